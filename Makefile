@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` (API + demo data on SQLite, port 8000) and
+# `make test` (the whole suite; on PostgreSQL when DATABASE_URL is set).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format migrate seed check
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Local development: debug on, SQLite unless DATABASE_URL says otherwise, console email.
+run: export DJANGO_DEBUG ?= true
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: export DJANGO_DEBUG ?= true
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: export DJANGO_DEBUG ?= true
+seed: install
+	$(PY) manage.py seed_demo
+
+check: export DJANGO_DEBUG ?= true
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run

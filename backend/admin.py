@@ -1,0 +1,93 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "role", "oauth_provider")
+    list_filter = ("role", "oauth_provider", "is_staff", "is_active")
+    search_fields = ("username", "email", "first_name", "last_name", "oauth_uid")
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Marketplace", {"fields": ("role", "bio", "avatar", "avatar_url")}),
+        ("OAuth", {"fields": ("oauth_provider", "oauth_uid")}),
+    )
+    readonly_fields = ("oauth_provider", "oauth_uid", "last_login", "date_joined")
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("title", "creator", "category", "start_time", "price", "currency", "status")
+    list_filter = ("status", "category", "is_online", "start_time")
+    search_fields = ("title", "description", "creator__username", "creator__email")
+    list_select_related = ("creator",)
+    raw_id_fields = ("creator",)
+    date_hierarchy = "start_time"
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    readonly_fields = ("kind", "stripe_id", "amount", "currency", "status", "created_at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ("id", "session", "user", "seats", "status", "payment_status", "amount")
+    list_filter = ("status", "payment_status")
+    search_fields = ("session__title", "user__username", "user__email")
+    # Session and user in the list come from one join, not a query per row.
+    list_select_related = ("session", "user")
+    raw_id_fields = ("session", "user")
+    readonly_fields = (
+        "status",
+        "payment_status",
+        "amount",
+        "currency",
+        "created_at",
+        "updated_at",
+        "confirmed_at",
+        "cancelled_at",
+    )
+    inlines = [PaymentInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Nothing about a booking is ever hard-deleted (CONTRACT.md).
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("stripe_id", "kind", "booking", "amount", "currency", "status", "created_at")
+    list_filter = ("kind", "status", "currency")
+    search_fields = ("stripe_id", "booking__user__email", "booking__session__title")
+    list_select_related = ("booking",)
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "type", "received_at")
+    search_fields = ("event_id", "type")
+    readonly_fields = ("event_id", "type", "received_at")
+
+
+@admin.register(StoredFile)
+class StoredFileAdmin(admin.ModelAdmin):
+    list_display = ("key", "owner", "purpose", "size", "content_type", "created_at")
+    list_filter = ("purpose", "content_type")
+    search_fields = ("key", "owner__username")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner", "session")

@@ -1,0 +1,200 @@
+"""Demo data: an admin, 3 creators, 5 users, ~30 sessions and some bookings.
+
+Idempotent: running it again creates nothing twice. Passwords come from SEED_DEMO_PASSWORD
+(and DJANGO_SUPERUSER_PASSWORD for the admin) or are generated and printed once, when the
+account is created; existing accounts keep theirs unless --reset-passwords.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from backend.models import Booking, Session, User
+
+CREATORS = [
+    ("alice_coach", "Alice", "Moreau", "Career and leadership coach."),
+    ("bruno_teacher", "Bruno", "Silva", "Teaches Python and data to beginners."),
+    ("chen_trainer", "Chen", "Wei", "Strength, mobility and yoga trainer."),
+]
+USERS = [
+    ("dana", "Dana", "Kowalski"),
+    ("emeka", "Emeka", "Okafor"),
+    ("fatima", "Fatima", "Haddad"),
+    ("gustav", "Gustav", "Lind"),
+    ("hana", "Hana", "Sato"),
+]
+
+# (creator index, title, category, price, currency, days from today, hour, minutes, capacity,
+#  online, status)
+SESSIONS = [
+    (0, "Negotiating your salary", "career", "45.00", "USD", 3, 17, 60, 12, True, "published"),
+    (0, "First 90 days as a manager", "career", "60.00", "USD", 6, 18, 90, 10, True, "published"),
+    (0, "CV review clinic", "career", "0.00", "USD", 2, 12, 45, 20, True, "published"),
+    (0, "Public speaking workshop", "career", "80.00", "EUR", 12, 9, 180, 8, False, "published"),
+    (0, "Career change Q&A", "career", "0.00", "USD", 9, 19, 60, 50, True, "published"),
+    (0, "Leadership book club", "career", "15.00", "USD", -10, 18, 60, 15, True, "published"),
+    (0, "Interview practice", "career", "35.00", "USD", -4, 17, 60, 6, True, "published"),
+    (0, "Feedback that lands", "career", "40.00", "GBP", 20, 16, 75, 12, True, "draft"),
+    (0, "Mentoring circle", "career", "0.00", "USD", 15, 18, 60, 10, True, "cancelled"),
+    (0, "Remote team rituals", "career", "25.00", "USD", 25, 15, 60, 30, True, "published"),
+    (1, "Python from zero", "coding", "30.00", "USD", 4, 10, 120, 25, True, "published"),
+    (1, "Pandas in practice", "coding", "40.00", "USD", 8, 10, 120, 20, True, "published"),
+    (1, "SQL for analysts", "coding", "35.00", "EUR", 5, 14, 90, 20, True, "published"),
+    (1, "Git without fear", "coding", "0.00", "USD", 1, 16, 60, 100, True, "published"),
+    (1, "Testing with pytest", "coding", "45.00", "USD", 14, 10, 150, 15, True, "published"),
+    (1, "Django weekend bootcamp", "coding", "120.00", "EUR", 21, 9, 480, 12, False, "published"),
+    (1, "Code review dojo", "coding", "20.00", "USD", -7, 18, 90, 10, True, "published"),
+    (1, "Intro to machine learning", "coding", "50.00", "USD", -2, 10, 120, 30, True, "published"),
+    (1, "Type hints deep dive", "coding", "25.00", "USD", 30, 17, 60, 20, True, "draft"),
+    (1, "Office hours", "coding", "0.00", "USD", 7, 12, 30, 5, True, "published"),
+    (2, "Morning yoga flow", "yoga", "12.00", "EUR", 1, 7, 60, 15, False, "published"),
+    (2, "Mobility for desk workers", "fitness", "0.00", "EUR", 3, 12, 30, 40, True, "published"),
+    (2, "Kettlebell basics", "fitness", "25.00", "EUR", 5, 18, 60, 8, False, "published"),
+    (2, "Yin yoga and breathing", "yoga", "15.00", "EUR", 10, 20, 75, 15, False, "published"),
+    (2, "5k running plan kickoff", "fitness", "10.00", "EUR", 13, 8, 45, 30, False, "published"),
+    (2, "Strength over 40", "fitness", "30.00", "EUR", 17, 18, 60, 10, False, "published"),
+    (2, "Meditation for sleep", "wellness", "0.00", "EUR", -3, 21, 30, 100, True, "published"),
+    (2, "Posture clinic", "wellness", "20.00", "EUR", -12, 17, 45, 10, False, "published"),
+    (2, "Partner yoga", "yoga", "18.00", "JPY", 24, 11, 60, 12, False, "draft"),
+    (2, "Weekend retreat planning", "wellness", "0.00", "EUR", 28, 10, 60, 25, True, "published"),
+]
+
+# (user index, session title, seats, status, payment status)
+BOOKINGS = [
+    (0, "CV review clinic", 1, "confirmed", "not_required"),
+    (0, "Python from zero", 1, "confirmed", "paid"),
+    (0, "Leadership book club", 1, "confirmed", "paid"),
+    (1, "Git without fear", 2, "confirmed", "not_required"),
+    (1, "Negotiating your salary", 1, "pending", "unpaid"),
+    (1, "Code review dojo", 1, "confirmed", "paid"),
+    (2, "Morning yoga flow", 1, "confirmed", "paid"),
+    (2, "Mobility for desk workers", 1, "confirmed", "not_required"),
+    (2, "Meditation for sleep", 1, "confirmed", "not_required"),
+    (3, "Pandas in practice", 1, "cancelled", "refunded"),
+    (3, "Kettlebell basics", 2, "confirmed", "paid"),
+    (4, "Office hours", 1, "confirmed", "not_required"),
+    (4, "Intro to machine learning", 1, "confirmed", "paid"),
+]
+
+
+class Command(BaseCommand):
+    help = "Creates demo users, sessions and bookings (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="Set the passwords of existing demo accounts again (and print them).",
+        )
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        reset = options["reset_passwords"]
+        shared_password = os.environ.get("SEED_DEMO_PASSWORD", "").strip()
+        admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip() or shared_password
+        credentials: list[tuple[str, str, str]] = []
+
+        def ensure_user(username, first, last, *, role, password, bio="", staff=False):
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@example.com",
+                    "role": role,
+                    "bio": bio,
+                    "is_staff": staff,
+                    "is_superuser": staff,
+                },
+            )
+            if created or reset:
+                chosen = password or secrets.token_urlsafe(12)
+                user.set_password(chosen)
+                user.save(update_fields=["password"])
+                credentials.append((username, role if not staff else "admin", chosen))
+            else:
+                credentials.append((username, role if not staff else "admin", "(unchanged)"))
+            return user
+
+        ensure_user(
+            "admin", "Site", "Admin", role=User.Role.USER, password=admin_password, staff=True
+        )
+        creators = [
+            ensure_user(u, f, last, role=User.Role.CREATOR, password=shared_password, bio=bio)
+            for u, f, last, bio in CREATORS
+        ]
+        users = [
+            ensure_user(u, f, last, role=User.Role.USER, password=shared_password)
+            for u, f, last in USERS
+        ]
+
+        today = timezone.now().replace(minute=0, second=0, microsecond=0)
+        sessions: dict[str, Session] = {}
+        created_sessions = 0
+        for (
+            index,
+            title,
+            category,
+            price,
+            currency,
+            days,
+            hour,
+            minutes,
+            capacity,
+            online,
+            status,
+        ) in SESSIONS:
+            creator = creators[index]
+            session, created = Session.objects.get_or_create(
+                creator=creator,
+                title=title,
+                defaults={
+                    "description": f"{title}, with {creator.first_name}. {creator.bio}",
+                    "category": category,
+                    "price": Decimal(price),
+                    "currency": currency,
+                    "duration_minutes": minutes,
+                    "start_time": (today + timedelta(days=days)).replace(hour=hour),
+                    "capacity": capacity,
+                    "is_online": online,
+                    "meeting_url": f"https://meet.example.com/{creator.username}-{len(sessions)}"
+                    if online
+                    else "",
+                    "location": "" if online else "Studio 4, 12 Market Street, Lisbon",
+                    "status": status,
+                },
+            )
+            created_sessions += created
+            sessions[title] = session
+
+        created_bookings = 0
+        for user_index, title, seats, status, payment_status in BOOKINGS:
+            session = sessions[title]
+            now = timezone.now()
+            _, created = Booking.objects.get_or_create(
+                user=users[user_index],
+                session=session,
+                defaults={
+                    "seats": seats,
+                    "status": status,
+                    "payment_status": payment_status,
+                    "amount": session.price * seats,
+                    "currency": session.currency,
+                    "confirmed_at": now if status == "confirmed" else None,
+                    "cancelled_at": now if status == "cancelled" else None,
+                },
+            )
+            created_bookings += created
+
+        self.stdout.write(
+            f"Demo data: {created_sessions} session(s) and {created_bookings} booking(s) created "
+            f"({Session.objects.count()} sessions, {Booking.objects.count()} bookings in all)."
+        )
+        self.stdout.write("Accounts (username / role / password):")
+        for username, role, password in credentials:
+            self.stdout.write(f"  {username:<15} {role:<8} {password}")

@@ -1,0 +1,7 @@
+from backend.models.bookings import Booking
+from backend.models.catalog import Session
+from backend.models.files import StoredFile
+from backend.models.payments import Payment, StripeEvent
+from backend.models.users import User
+
+__all__ = ["Booking", "Payment", "Session", "StoredFile", "StripeEvent", "User"]

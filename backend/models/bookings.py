@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.db import models
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    class PaymentStatus(models.TextChoices):
+        NOT_REQUIRED = "not_required", "Not required"
+        UNPAID = "unpaid", "Unpaid"
+        PAID = "paid", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
+
+    session = models.ForeignKey(
+        "backend.Session", on_delete=models.PROTECT, related_name="bookings"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    seats = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    # Price x seats when booked, in `currency`: later price changes never touch it.
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    notes = models.TextField(blank=True, max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "bookings"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(seats__gte=1), name="booking_seats_gte_1"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="booking_amount_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "confirmed", "cancelled", "expired"]),
+                name="booking_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    payment_status__in=["not_required", "unpaid", "paid", "refunded", "failed"]
+                ),
+                name="booking_payment_status_valid",
+            ),
+            # Second line of defence behind the service's row lock: one active booking per
+            # user and session.
+            models.UniqueConstraint(
+                fields=["user", "session"],
+                condition=models.Q(status__in=["pending", "confirmed"]),
+                name="booking_one_active_per_user_session",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["session", "status"], name="booking_session_status_idx"),
+            models.Index(fields=["user", "-created_at"], name="booking_user_created_idx"),
+            models.Index(fields=["status", "created_at"], name="booking_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Booking #{self.pk} {self.user_id} -> {self.session_id} ({self.status})"

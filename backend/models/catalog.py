@@ -1,0 +1,68 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+
+
+class Session(models.Model):
+    """A bookable session published by a creator (called `catalog` in the code's domains)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        CANCELLED = "cancelled", "Cancelled"
+
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sessions"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10000)
+    category = models.CharField(max_length=50, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    duration_minutes = models.PositiveIntegerField()
+    start_time = models.DateTimeField()
+    capacity = models.PositiveIntegerField()
+    location = models.CharField(max_length=255, blank=True)
+    is_online = models.BooleanField(default=False)
+    meeting_url = models.URLField(blank=True, max_length=500)
+    image = models.FileField(upload_to="sessions/", blank=True, max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "sessions"
+        ordering = ["start_time", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="session_price_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=1), name="session_capacity_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(duration_minutes__gte=1), name="session_duration_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["draft", "published", "cancelled"]),
+                name="session_status_valid",
+            ),
+        ]
+        indexes = [
+            # The catalog: published sessions by start time.
+            models.Index(fields=["status", "start_time"], name="session_status_start_idx"),
+            models.Index(fields=["status", "category", "start_time"], name="session_category_idx"),
+            models.Index(fields=["status", "price"], name="session_status_price_idx"),
+            # A creator's own sessions.
+            models.Index(fields=["creator", "-start_time"], name="session_creator_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def end_time(self):
+        return self.start_time + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_free(self) -> bool:
+        return self.price == 0

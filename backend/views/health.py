@@ -1,0 +1,48 @@
+import logging
+
+from django.db import DatabaseError, connection
+from drf_yasg import openapi
+from drf_yasg.utils import swagger_auto_schema
+from rest_framework import status
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    permission_classes,
+    throttle_classes,
+)
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+health_schema = openapi.Schema(
+    type=openapi.TYPE_OBJECT,
+    properties={
+        "status": openapi.Schema(type=openapi.TYPE_STRING, enum=["ok", "error"]),
+        "database": openapi.Schema(type=openapi.TYPE_STRING, enum=["ok", "error"]),
+    },
+    required=["status", "database"],
+)
+
+
+@swagger_auto_schema(
+    method="get",
+    operation_summary="Liveness and database check",
+    security=[],
+    responses={200: health_schema, 503: health_schema},
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def health(request):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        logger.warning("health check: database unreachable")
+        return Response(
+            {"status": "error", "database": "error"}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+        )
+    return Response({"status": "ok", "database": "ok"})
