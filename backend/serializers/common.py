@@ -1,0 +1,45 @@
+"""Nested shapes shared by several domains (CONTRACT.md: `creator`, `user`, `session`)."""
+
+from drf_yasg.utils import swagger_serializer_method
+from rest_framework import serializers
+
+from backend.models import Session, User
+
+
+class UserSummarySerializer(serializers.ModelSerializer):
+    """A session's creator as the catalog shows it."""
+
+    avatar = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "first_name", "last_name", "avatar"]
+        read_only_fields = fields
+
+    @swagger_serializer_method(serializers.URLField(allow_null=True))
+    def get_avatar(self, user: User) -> str | None:
+        return user.avatar_link
+
+
+class UserRefSerializer(serializers.ModelSerializer):
+    """The booking's user: `{id, username}`."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username"]
+        read_only_fields = fields
+
+
+class SessionSummarySerializer(serializers.ModelSerializer):
+    """A booking's session: `{id, title, start_time, end_time, creator}`.
+
+    Needs the session's creator loaded (`select_related("session__creator")`).
+    """
+
+    end_time = serializers.DateTimeField(read_only=True)
+    creator = UserSummarySerializer(read_only=True)
+
+    class Meta:
+        model = Session
+        fields = ["id", "title", "start_time", "end_time", "creator"]
+        read_only_fields = fields
