@@ -273,6 +273,7 @@ SWAGGER_SETTINGS = {
         }
     },
     "USE_SESSION_AUTH": False,
+    "DEFAULT_AUTO_SCHEMA_CLASS": "backend.schema.ApiAutoSchema",
     "DEFAULT_INFO": "core.urls.api_info",
 }
 
