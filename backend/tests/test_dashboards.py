@@ -72,6 +72,15 @@ def user_world(user):
     b["paid_upcoming"] = book(
         s["future1"], user=user, seats=2, payment_status=P.PAID, confirmed_at=now
     )
+    # The charge itself is not a refund: nothing to subtract.
+    Payment.objects.create(
+        booking=b["paid_upcoming"],
+        kind=Payment.Kind.CHARGE,
+        stripe_id="pi_paid_upcoming",
+        amount=Decimal("50.00"),
+        currency="usd",
+        status="succeeded",
+    )
     b["pending_in_hold"] = book(
         s["future2"],
         user=user,
@@ -222,6 +231,15 @@ def test_user_dashboard_of_new_user_is_empty(user_client, user):
     data = user_client.get(USER_URL).json()
     assert data["stats"] == {"upcoming": 0, "past": 0, "cancelled": 0, "total_spent": []}
     assert (data["upcoming_bookings"], data["past_bookings"]) == ([], [])
+
+
+def test_fully_refunded_currency_is_listed_at_zero(user, user_client):
+    session = SessionFactory(price=Decimal("12.50"), currency="chf")
+    booking = book(session, user=user, status=S.CANCELLED, payment_status=P.REFUNDED)
+    refund_row(booking, "12.50")
+    stats = user_client.get(USER_URL).json()["stats"]
+    assert stats["total_spent"] == [{"currency": "CHF", "amount": "0.00"}]
+    assert (stats["upcoming"], stats["past"], stats["cancelled"]) == (0, 0, 1)
 
 
 def test_session_ending_now_is_past_and_one_in_progress_is_upcoming(user):
@@ -442,6 +460,7 @@ def test_swagger_describes_both_dashboards(api_client):
     creator_ref = schema["paths"]["/dashboard/creator/"]["get"]["responses"]["200"]["schema"][
         "$ref"
     ]
+    assert set(schema["paths"]["/dashboard/creator/"]["get"]["responses"]) == {"200", "401", "403"}
     definitions = schema["definitions"]
     user_def = definitions[user_ref.rsplit("/", 1)[-1]]
     creator_def = definitions[creator_ref.rsplit("/", 1)[-1]]

@@ -11,7 +11,8 @@ from backend.serializers.dashboards import CreatorDashboardSerializer, UserDashb
 @swagger_auto_schema(
     method="get",
     operation_summary="Your dashboard: profile, booking counts, spend, next and last bookings",
-    responses={200: UserDashboardSerializer},
+    operation_id="dashboard_user",
+    responses={200: UserDashboardSerializer, 401: "No or invalid token."},
     tags=["dashboard"],
 )
 @api_view(["GET"])
@@ -24,7 +25,12 @@ def user_dashboard(request):
     method="get",
     operation_summary="Creator dashboard: sessions, attendees, revenue, fill rate",
     operation_description="Creators only: 401 without a token, 403 for a user account.",
-    responses={200: CreatorDashboardSerializer},
+    operation_id="dashboard_creator",
+    responses={
+        200: CreatorDashboardSerializer,
+        401: "No or invalid token.",
+        403: "Signed in, but not a creator.",
+    },
     tags=["dashboard"],
 )
 @api_view(["GET"])
