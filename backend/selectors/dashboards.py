@@ -55,6 +55,7 @@ FILL_RATE_DECIMALS = 4
 
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus
+PUBLISHED = Session.Status.PUBLISHED
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 ZERO = Decimal("0.00")
 
@@ -163,10 +164,9 @@ def dashboard_for_creator(*, creator: User) -> dict:
     a capacity lowered below the seats already sold shows as over 1.
     """
     now = timezone.now()
-    Published = Session.Status.PUBLISHED
     sessions = Session.objects.filter(creator=creator).alias(end=session_end_time())
     ended = Q(end__lte=now)
-    past_published = Q(status=Published) & ended
+    past_published = Q(status=PUBLISHED) & ended
     confirmed_seats = (
         Booking.objects.filter(session=OuterRef("pk"), status=Status.CONFIRMED)
         .order_by()
@@ -176,9 +176,9 @@ def dashboard_for_creator(*, creator: User) -> dict:
     )
     session_stats = sessions.aggregate(
         draft=Count("pk", filter=Q(status=Session.Status.DRAFT)),
-        published=Count("pk", filter=Q(status=Published)),
+        published=Count("pk", filter=Q(status=PUBLISHED)),
         cancelled=Count("pk", filter=Q(status=Session.Status.CANCELLED)),
-        upcoming=Count("pk", filter=Q(status=Published) & ~ended),
+        upcoming=Count("pk", filter=Q(status=PUBLISHED) & ~ended),
         past_capacity=Sum("capacity", filter=past_published),
         past_confirmed_seats=Sum(
             Subquery(confirmed_seats, output_field=IntegerField()), filter=past_published
@@ -201,7 +201,7 @@ def dashboard_for_creator(*, creator: User) -> dict:
     seats_taken = holding.values("session").annotate(total=Sum("seats")).values("total")
     bookings_count = holding.values("session").annotate(total=Count("pk")).values("total")
     upcoming_sessions = (
-        sessions.filter(Q(status=Published) & ~ended)
+        sessions.filter(Q(status=PUBLISHED) & ~ended)
         .annotate(
             seats_taken=Coalesce(Subquery(seats_taken), 0),
             bookings_count=Coalesce(Subquery(bookings_count), 0),
