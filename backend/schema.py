@@ -6,7 +6,7 @@ responses (and any special error) with `swagger_auto_schema`.
 """
 
 from drf_yasg import openapi
-from drf_yasg.inspectors import SwaggerAutoSchema
+from drf_yasg.inspectors import FieldInspector, SwaggerAutoSchema
 
 ERROR_SCHEMA = openapi.Schema(
     title="Error",
@@ -56,3 +56,16 @@ class ApiAutoSchema(SwaggerAutoSchema):
         for code in self.error_codes():
             responses.setdefault(code, openapi.Response(ERROR_DESCRIPTIONS[code], ERROR_SCHEMA))
         return responses
+
+
+class ReadOnlyFieldInspector(FieldInspector):
+    """Read-only strings carry no minLength.
+
+    DRF drops `allow_blank` from read-only model fields, so drf-yasg would claim that e.g.
+    a blank `bio` in a response is invalid. Responses may contain any stored value.
+    """
+
+    def process_result(self, result, method_name, obj, **kwargs):
+        if isinstance(result, openapi.Schema) and getattr(obj, "read_only", False):
+            result.pop("minLength", None)
+        return result

@@ -460,7 +460,7 @@ def test_swagger_describes_both_dashboards(api_client):
     creator_ref = schema["paths"]["/dashboard/creator/"]["get"]["responses"]["200"]["schema"][
         "$ref"
     ]
-    assert set(schema["paths"]["/dashboard/creator/"]["get"]["responses"]) == {"200", "401", "403"}
+    assert {"200", "401", "403"} <= set(schema["paths"]["/dashboard/creator/"]["get"]["responses"])
     definitions = schema["definitions"]
     user_def = definitions[user_ref.rsplit("/", 1)[-1]]
     creator_def = definitions[creator_ref.rsplit("/", 1)[-1]]
