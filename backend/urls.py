@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.views import errors, health
+from backend.views import payments as payment_views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -11,6 +12,13 @@ urlpatterns = [
     path("health/", health.health, name="health"),
     path("auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path(
+        "payment/create-intent/",
+        payment_views.PaymentCreateIntentView.as_view(),
+        name="payment_create_intent",
+    ),
+    path("payment/confirm/", payment_views.PaymentConfirmView.as_view(), name="payment_confirm"),
+    path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found),
