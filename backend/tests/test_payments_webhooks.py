@@ -5,13 +5,14 @@ import time
 from decimal import Decimal
 
 import pytest
+import stripe
 from django.db import connection
 from rest_framework.test import APIClient
 
 from backend.models import Booking, Payment, StripeEvent
 from backend.services.bookings import booking_cancel
 from backend.tests.factories import SessionFactory, UserFactory
-from backend.tests.fake_stripe import FakeStripe
+from backend.tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
 from backend.tests.payments_support import (
     age_booking,
     book,
@@ -73,10 +74,6 @@ def test_bad_signature_is_400_and_changes_nothing(fake_stripe, api_client, user,
 
 @pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"id": "evt_1"}', b"\xff\xfe"])
 def test_signed_garbage_is_400(fake_stripe, api_client, payload):
-    from backend.tests.fake_stripe import WEBHOOK_SECRET
-
-    import stripe
-
     signature = stripe.WebhookSignature.generate_signature_header(
         payload.decode("latin-1"), WEBHOOK_SECRET
     )
