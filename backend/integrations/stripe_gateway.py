@@ -197,7 +197,6 @@ def create_payment_intent(
     currency: str,
     metadata: dict[str, str],
     idempotency_key: str,
-    description: str = "",
 ) -> Intent:
     """Creates a PaymentIntent for `amount` minor units. The same key returns the same intent."""
     client = get_client()
@@ -206,8 +205,6 @@ def create_payment_intent(
         "currency": currency.lower(),
         "metadata": metadata,
     }
-    if description:
-        params["description"] = description
     try:
         intent = client.v1.payment_intents.create(
             params=params,  # type: ignore[arg-type]

@@ -254,7 +254,6 @@ def _obtain_intent(booking: Booking) -> Intent:
             "session_id": str(booking.session_id),
         },
         idempotency_key=f"sm-booking-{booking.pk}-intent-{attempt}",
-        description=f"Booking #{booking.pk}: {booking.session.title}"[:200],
     )
 
 

@@ -7,9 +7,9 @@ Refunds (create), with Stripe's idempotency semantics (same key + same path -> t
 answer again). Tests drive the customer's side (`succeed`, `decline`, `cancel`), inject failures
 (`fail_next`, `delay_next`) and build signed webhook events (`signed_event`).
 
-localstripe (in requirements-dev) was considered: it ignores Idempotency-Key, rejects some
-current PaymentIntent parameters and cannot be told to fail or stall, which are the cases that
-matter most here.
+localstripe (requirements-dev) runs the happy path in test_payments_localstripe.py, but it
+ignores Idempotency-Key and cannot be told to fail or stall, which are the cases that matter
+most here; hence this stand-in.
 """
 
 import json
