@@ -1,8 +1,10 @@
 """POST /api/payment/create-intent/ and /api/payment/confirm/ against the Stripe stand-in."""
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from backend.exceptions import ValidationFailed
 from backend.integrations.stripe_gateway import from_minor_units, to_minor_units
@@ -380,3 +382,32 @@ def test_confirm_when_stripe_is_down_is_502_with_nothing_changed(fake_stripe, us
     assert response.status_code == 502
     assert booking_state(booking) == before
     assert Booking.objects.get(pk=booking.pk).payment_status == "unpaid"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_create_intent_calls_share_one_intent(fake_stripe, user):
+    booking = book(user, SessionFactory())
+    callers = 8
+    barrier = threading.Barrier(callers)
+    answers: list[tuple[int, str]] = []
+    answers_lock = threading.Lock()
+
+    def create():
+        try:
+            barrier.wait(timeout=10)
+            response = auth_client(user).post(CREATE_URL, {"booking_id": booking.pk})
+            with answers_lock:
+                answers.append((response.status_code, response.json().get("payment_intent_id")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    (intent_id,) = fake_stripe.state.intents
+    assert answers == [(200, intent_id)] * callers
+    assert list(Payment.objects.values_list("stripe_id", flat=True)) == [intent_id]

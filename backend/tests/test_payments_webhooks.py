@@ -376,3 +376,34 @@ def test_same_event_delivered_20_times_at_once_has_one_effect(fake_stripe, user)
     assert Payment.objects.filter(booking=booking, kind="refund").count() == 1
     booking.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("expired", "refunded")
+
+
+def test_webhook_needs_no_csrf_token_and_no_jwt(fake_stripe, user):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    client = APIClient(enforce_csrf_checks=True)
+
+    response = deliver(client, *signed_event("payment_intent.succeeded", intent))
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "confirmed")
+
+
+def test_payment_endpoints_are_documented(api_client):
+    schema = api_client.get("/swagger.json").json()
+    paths = schema["paths"]
+    assert paths["/payment/create-intent/"]["post"]["responses"]["200"]["schema"] == {
+        "$ref": "#/definitions/PaymentIntentOutput"
+    }
+    assert paths["/payment/confirm/"]["post"]["responses"]["200"]["schema"] == {
+        "$ref": "#/definitions/PaymentBooking"
+    }
+    webhook = paths["/payment/webhook/"]["post"]
+    assert webhook["security"] == []
+    assert {p["name"] for p in webhook["parameters"]} == {"data", "Stripe-Signature"}
+    assert set(schema["definitions"]["PaymentIntentOutput"]["properties"]) == {
+        "client_secret",
+        "payment_intent_id",
+        "amount",
+        "currency",
+        "publishable_key",
+    }
