@@ -187,6 +187,14 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
         return "mismatch"
     if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
         # Already applied (client confirm and webhook both report it), or the refund came first.
+        # A second intent succeeding cannot happen (one open intent per booking at a time); if
+        # it ever does, support must see it.
+        if (
+            booking.payments.filter(kind=Kind.CHARGE, status="succeeded")
+            .exclude(stripe_id=intent.id)
+            .exists()
+        ):
+            logger.error("booking %s paid twice: %s also succeeded", booking.pk, intent.id)
         return "already_applied"
     if booking.payment_status == PaymentStatus.NOT_REQUIRED:
         logger.error("payment %s for booking %s that needs no payment", intent.id, booking.pk)
