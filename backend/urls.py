@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.views import dashboards, errors, health
+from backend.views import payments as payment_views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -13,6 +14,13 @@ urlpatterns = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("dashboard/user/", dashboards.user_dashboard, name="dashboard-user"),
     path("dashboard/creator/", dashboards.creator_dashboard, name="dashboard-creator"),
+    path(
+        "payment/create-intent/",
+        payment_views.PaymentCreateIntentView.as_view(),
+        name="payment_create_intent",
+    ),
+    path("payment/confirm/", payment_views.PaymentConfirmView.as_view(), name="payment_confirm"),
+    path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found),
