@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from rest_framework.throttling import ScopedRateThrottle
 
 from backend.models import Session, StoredFile, User
 from backend.tests import images
@@ -566,3 +567,15 @@ def test_concurrent_avatar_uploads_leave_exactly_one_avatar(media_root):
     # The second to take the user row lock replaced (and deleted) the first one's avatar.
     assert list(StoredFile.objects.values_list("key", flat=True)) == [user.avatar.name]
     assert stored_files(media_root) == [user.avatar.name]
+
+
+def test_uploads_have_their_own_throttle(user_client, media_root, monkeypatch):
+    # The rates dict is read when DRF is imported; patch the configured "uploads" entry.
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "uploads", "2/minute")
+
+    statuses = [
+        post_upload(user_client, images.png_bytes(), purpose="avatar").status_code for _ in range(3)
+    ]
+
+    assert statuses == [201, 201, 429]
+    assert StoredFile.objects.count() == 2
