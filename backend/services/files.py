@@ -14,7 +14,6 @@ down nothing is written at all (StorageUnavailable, 503).
 import io
 import logging
 import uuid
-import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -113,38 +112,38 @@ def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
     HTML), truncated data, a decompression bomb, absurd dimensions.
     """
     not_an_image = ValidationFailed("Upload a JPEG, PNG or WebP image.", code="invalid_image")
-    with warnings.catch_warnings():
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; both are refused here.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as image:
-                width, height = image.size
-                if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
-                    raise ValidationFailed(
-                        f"The image is {width}x{height} pixels; at most "
-                        f"{MAX_SIDE_PX}x{MAX_SIDE_PX} is accepted.",
-                        code="image_too_large",
-                    )
-                if image.format in JPEG_FORMATS:
-                    # Decode a JPEG at 1/2, 1/4 or 1/8 scale when that still covers the output.
-                    image.draft(None, (rendition.max_side, rendition.max_side))
-                if image.width * image.height > MAX_DECODED_PIXELS:
-                    raise ValidationFailed(
-                        f"The image has more than {MAX_DECODED_PIXELS:,} pixels.",
-                        code="image_too_large",
-                    )
-                image.load()
-                # Apply the camera's orientation before the EXIF that carries it is dropped.
-                oriented = ImageOps.exif_transpose(image)
-                clean = _to_output_mode(oriented, rendition)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise ValidationFailed(
-                "The image has too many pixels.", code="image_too_large"
-            ) from error
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-            # UnidentifiedImageError: not one of DECODE_FORMATS; the others: corrupt or
-            # truncated data found while decoding.
-            raise not_an_image from error
+    too_many_pixels = ValidationFailed("The image has too many pixels.", code="image_too_large")
+    try:
+        # Pillow raises DecompressionBombError here beyond twice Image.MAX_IMAGE_PIXELS, from
+        # the header alone; below that it only warns, so the limits are checked again below.
+        with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as image:
+            width, height = image.size
+            if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
+                raise ValidationFailed(
+                    f"The image is {width}x{height} pixels; at most "
+                    f"{MAX_SIDE_PX}x{MAX_SIDE_PX} is accepted.",
+                    code="image_too_large",
+                )
+            if width * height > Image.MAX_IMAGE_PIXELS:
+                raise too_many_pixels
+            if image.format in JPEG_FORMATS:
+                # Decode a JPEG at 1/2, 1/4 or 1/8 scale when that still covers the output.
+                image.draft(None, (rendition.max_side, rendition.max_side))
+            if image.width * image.height > MAX_DECODED_PIXELS:
+                raise ValidationFailed(
+                    f"The image has more than {MAX_DECODED_PIXELS:,} pixels.",
+                    code="image_too_large",
+                )
+            image.load()
+            # Apply the camera's orientation before the EXIF that carries it is dropped.
+            oriented = ImageOps.exif_transpose(image)
+            clean = _to_output_mode(oriented, rendition)
+    except Image.DecompressionBombError as error:
+        raise too_many_pixels from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        # UnidentifiedImageError: not one of DECODE_FORMATS; the others: corrupt or truncated
+        # data found while decoding.
+        raise not_an_image from error
 
     # Only pixels go out: no EXIF, comment, ICC profile, XMP or text chunks are carried over
     # from the source (Pillow would write some of them, e.g. a JPEG comment, from `info`).
@@ -259,7 +258,11 @@ def file_upload(
             else:
                 previous = _record_session_image(owner=owner, stored=stored)
             if previous and previous != key:
-                transaction.on_commit(lambda: _discard_replaced(owner_id=owner.pk, key=previous))
+                # robust: callbacks run when the atomic block exits, still inside this try; a
+                # failure there must be logged, not undo an upload that has committed.
+                transaction.on_commit(
+                    lambda: _discard_replaced(owner_id=owner.pk, key=previous), robust=True
+                )
     except BaseException:
         # No row, no object: the upload left nothing behind.
         _delete_quietly(key)

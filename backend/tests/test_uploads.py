@@ -403,6 +403,31 @@ def test_new_session_image_replaces_and_deletes_the_previous_one(
     assert session.image.name == keys[1]
 
 
+def test_old_object_that_cannot_be_deleted_keeps_its_row_for_a_retry(
+    user, user_client, media_root, django_capture_on_commit_callbacks
+):
+    first = upload_avatar(user_client)
+    # A non-empty directory where the old object was: the storage refuses to delete it.
+    (media_root / first).unlink()
+    (media_root / first).mkdir()
+    (media_root / first / "pinned").write_bytes(b"x")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = upload_avatar(user_client, images.png_bytes())
+
+    user.refresh_from_db()
+    assert user.avatar.name == second
+    assert sorted(StoredFile.objects.values_list("key", flat=True)) == sorted([first, second])
+    # Once storage works again, the owner can delete the leftover.
+    (media_root / first / "pinned").unlink()
+    response = user_client.delete(DELETE_URL, {"key": first}, format="json")
+    assert response.status_code == 204
+    assert list(StoredFile.objects.values_list("key", flat=True)) == [second]
+    assert stored_files(media_root) == [second]
+    user.refresh_from_db()
+    assert user.avatar.name == second
+
+
 def test_replacing_an_avatar_not_uploaded_here_leaves_that_file_alone(
     user, user_client, media_root, django_capture_on_commit_callbacks
 ):
