@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from backend.views import dashboards, errors, health
+from backend.views import dashboards, errors, files, health
 from backend.views import payments as payment_views
 
 router = DefaultRouter(trailing_slash=True)
@@ -21,6 +21,8 @@ urlpatterns = [
     ),
     path("payment/confirm/", payment_views.PaymentConfirmView.as_view(), name="payment_confirm"),
     path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
+    path("storage/upload/", files.FileUploadView.as_view(), name="storage-upload"),
+    path("storage/delete/", files.FileDeleteView.as_view(), name="storage-delete"),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found),
