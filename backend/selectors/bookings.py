@@ -79,7 +79,7 @@ def booking_visible_q(*, user: User) -> Q:
 
 def booking_get_visible(*, user: User, booking_id: int) -> Booking:
     """One booking for its user or the session's creator; anyone else gets 404."""
-    bookings_expire_stale(user=user, booking_id=booking_id)
+    bookings_expire_stale(booking_id=booking_id)
     booking = (
         _with_relations(Booking.objects.filter(booking_visible_q(user=user)))
         .filter(pk=booking_id)

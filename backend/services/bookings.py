@@ -98,24 +98,32 @@ def bookings_expire_stale(
 ) -> int:
     """Marks pending bookings past their hold as expired; returns how many.
 
-    Scoped to a session, to the bookings a user can see (their own and those of their
-    sessions), or to one booking; unscoped for cron. One UPDATE whose WHERE is re-checked by
-    PostgreSQL after any row lock it waits for, so a booking confirmed meanwhile stays confirmed.
+    Scoped to a session, to a user's own bookings, or to one booking; unscoped for cron.
+    Expiring leaks nothing whoever triggers it: it only records what is already true.
+    One UPDATE whose WHERE is re-checked by PostgreSQL after any row lock it waits for, so a
+    booking confirmed meanwhile stays confirmed.
     """
     stale = Booking.objects.filter(status=Status.PENDING, created_at__lt=hold_cutoff(now))
     if session is not None:
         stale = stale.filter(session=session)
     if user is not None:
-        stale = stale.filter(Q(user=user) | Q(session__creator=user))
+        stale = stale.filter(user=user)
     if booking_id is not None:
         stale = stale.filter(pk=booking_id)
     return stale.update(status=Status.EXPIRED, updated_at=now or timezone.now())
 
 
 def lock_session(*, session_id: int) -> Session:
-    """Locks the session row until the end of the caller's transaction."""
+    """Locks the session row until the end of the caller's transaction.
+
+    The creator comes along (for the notifications), unlocked: `of=("self",)`.
+    """
     try:
-        return Session.objects.select_for_update().get(pk=session_id)
+        return (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("creator")
+            .get(pk=session_id)
+        )
     except Session.DoesNotExist as error:
         raise NotFound("Session not found.") from error
 

@@ -621,3 +621,40 @@ def test_paid_booking_inside_the_cancellation_window_is_409_for_the_user(user, s
     assert response.status_code == 409
     assert response.json()["code"] == "cancellation_window"
     assert snapshot(booking) == before
+
+
+# --- visibility, everywhere ----------------------------------------------------------------
+
+DETAIL_ENDPOINTS = [
+    ("get", "/api/bookings/{}/"),
+    ("patch", "/api/bookings/{}/"),
+    ("put", "/api/bookings/{}/"),
+    ("post", "/api/bookings/{}/confirm/"),
+    ("post", "/api/bookings/{}/cancel/"),
+    ("get", "/api/bookings/{}/calendar.ics"),
+]
+
+
+def call(client, method, template, pk):
+    data = {"notes": "changed", "seats": 2} if method in ("patch", "put") else None
+    return getattr(client, method)(template.format(pk), data, format="json")
+
+
+@pytest.mark.parametrize("stranger_factory", [UserFactory, CreatorFactory])
+@pytest.mark.parametrize(("method", "template"), DETAIL_ENDPOINTS)
+def test_others_bookings_are_404_on_every_endpoint(stranger_factory, method, template):
+    # Pending and needing no payment: confirm and cancel would succeed for the right person.
+    booking = BookingFactory(status="pending", payment_status="not_required", notes="keep")
+    before = snapshot(booking)
+    response = call(auth_client(stranger_factory()), method, template, booking.pk)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Booking not found.", "code": "not_found"}
+    assert snapshot(booking) == before
+
+
+@pytest.mark.parametrize("pk", ["0", "999999", "9223372036854775807", "9223372036854775808"])
+@pytest.mark.parametrize(("method", "template"), DETAIL_ENDPOINTS)
+def test_unknown_ids_are_404_on_every_endpoint(user_client, method, template, pk):
+    response = call(user_client, method, template, pk)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"

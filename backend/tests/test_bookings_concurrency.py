@@ -33,6 +33,10 @@ def run_together(tasks):
 
     def worker(index, task):
         try:
+            # The machine running the suite is shared and small: a long queue on one row
+            # lock must not turn into a lock-timeout 503. Correctness is what is measured.
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '30s'")
             barrier.wait()
             results[index] = task()
         except BaseException as error:
