@@ -261,7 +261,7 @@ def booking_confirm(*, booking_id: int, actor: User) -> Booking:
     with transaction.atomic():
         booking = lock_booking(booking_id=booking_id)
         session = booking.session
-        is_creator = session.creator_id == actor.pk or actor.is_staff
+        is_creator = session.creator_id == actor.pk
         if not is_creator:
             if booking.user_id == actor.pk:
                 raise Forbidden(
@@ -304,7 +304,7 @@ def booking_cancel(*, booking_id: int, actor: User) -> Booking:
         booking = lock_booking(booking_id=booking_id)
         session = booking.session
         is_owner = booking.user_id == actor.pk
-        is_creator = session.creator_id == actor.pk or actor.is_staff
+        is_creator = session.creator_id == actor.pk
         if not (is_owner or is_creator):
             raise NotFound("Booking not found.")
         now = timezone.now()

@@ -658,3 +658,13 @@ def test_unknown_ids_are_404_on_every_endpoint(user_client, method, template, pk
     response = call(user_client, method, template, pk)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(("method", "template"), DETAIL_ENDPOINTS)
+def test_staff_get_no_api_access_to_others_bookings(method, template):
+    """Staff work in the admin; the API shows a booking to its user and the creator only."""
+    booking = BookingFactory(status="pending", payment_status="not_required", notes="keep")
+    before = snapshot(booking)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    assert call(auth_client(staff), method, template, booking.pk).status_code == 404
+    assert snapshot(booking) == before

@@ -165,3 +165,7 @@ def test_schema_describes_the_bookings_endpoints(api_client):
     assert body["schema"]["$ref"] == "#/definitions/BookingCreate"
     assert set(paths["/bookings/{id}/"]) >= {"get", "put", "patch", "parameters"}
     assert "delete" not in paths["/bookings/{id}/"]
+    assert paths["/bookings/{id}/"]["parameters"][0]["type"] == "integer"
+    for url in ("/bookings/", "/bookings/my_bookings/", "/bookings/active/", "/bookings/past/"):
+        names = [p["name"] for p in paths[url]["get"]["parameters"]]
+        assert names == ["status", "payment_status", "page", "page_size"]

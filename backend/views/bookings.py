@@ -33,6 +33,18 @@ error_response = openapi.Response(
     ),
 )
 NOT_FOUND = {404: error_response}
+# django-filter no longer describes its filters to drf-yasg: the list filters, by hand.
+LIST_FILTERS = [
+    openapi.Parameter(
+        "status", openapi.IN_QUERY, type=openapi.TYPE_STRING, enum=Booking.Status.values
+    ),
+    openapi.Parameter(
+        "payment_status",
+        openapi.IN_QUERY,
+        type=openapi.TYPE_STRING,
+        enum=Booking.PaymentStatus.values,
+    ),
+]
 CONFLICT = {409: error_response}
 
 
@@ -58,6 +70,8 @@ class CalendarContentNegotiation(BaseContentNegotiation):
 
 
 class BookingViewSet(viewsets.GenericViewSet):
+    # Never read directly (see get_queryset); it tells the schema that `{id}` is an integer.
+    queryset = Booking.objects.none()
     serializer_class = BookingSerializer
     lookup_value_regex = r"[0-9]+"
     filterset_fields = ["status", "payment_status"]
@@ -79,23 +93,32 @@ class BookingViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(self.filter_queryset(queryset))
         return self.get_paginated_response(BookingSerializer(page, many=True).data)
 
-    @swagger_auto_schema(operation_summary="My bookings, newest first")
+    @swagger_auto_schema(
+        operation_summary="My bookings, newest first", manual_parameters=LIST_FILTERS
+    )
     def list(self, request):
         return self._paginated(selectors.booking_list_for_user(user=request.user))
 
-    @swagger_auto_schema(operation_summary="My bookings, newest first (same as the list)")
+    @swagger_auto_schema(
+        operation_summary="My bookings, newest first (same as the list)",
+        manual_parameters=LIST_FILTERS,
+    )
     @action(detail=False, methods=["get"])
     def my_bookings(self, request):
         return self._paginated(selectors.booking_list_for_user(user=request.user))
 
     @swagger_auto_schema(
-        operation_summary="My upcoming pending or confirmed bookings, soonest first"
+        operation_summary="My upcoming pending or confirmed bookings, soonest first",
+        manual_parameters=LIST_FILTERS,
     )
     @action(detail=False, methods=["get"])
     def active(self, request):
         return self._paginated(selectors.booking_list_active(user=request.user))
 
-    @swagger_auto_schema(operation_summary="My bookings of sessions that have ended, latest first")
+    @swagger_auto_schema(
+        operation_summary="My bookings of sessions that have ended, latest first",
+        manual_parameters=LIST_FILTERS,
+    )
     @action(detail=False, methods=["get"])
     def past(self, request):
         return self._paginated(selectors.booking_list_past(user=request.user))
