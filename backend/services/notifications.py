@@ -107,7 +107,8 @@ def notify_booking_created(*, booking: Booking) -> None:
             booking,
             session.creator,
             f"New booking: {session.title}",
-            f"{_display_name(booking.user)} booked {booking.seats} seat(s).",
+            f"{_display_name(booking.user)} booked {booking.seats} seat(s)."
+            + ("" if booking.status == Booking.Status.CONFIRMED else " Awaiting payment."),
         )
     )
 

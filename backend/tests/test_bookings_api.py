@@ -668,3 +668,14 @@ def test_staff_get_no_api_access_to_others_bookings(method, template):
     staff = UserFactory(is_staff=True, is_superuser=True)
     assert call(auth_client(staff), method, template, booking.pk).status_code == 404
     assert snapshot(booking) == before
+
+
+def test_putting_back_the_received_object_changes_only_notes(user_client, user):
+    booking = BookingFactory(user=user, seats=2, notes="old")
+    received = user_client.get(f"/api/bookings/{booking.pk}/").json()
+    received["notes"] = "new"
+    response = user_client.put(f"/api/bookings/{booking.pk}/", received, format="json")
+    assert response.status_code == 200
+    assert response.json() == {**received, "notes": "new"}
+    booking.refresh_from_db()
+    assert (booking.seats, booking.notes, booking.status) == (2, "new", "confirmed")

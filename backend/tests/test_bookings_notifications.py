@@ -57,8 +57,12 @@ def test_paid_booking_tells_the_user_to_pay(people, django_capture_on_commit_cal
     session = SessionFactory(creator=creator, title="Chess", price=Decimal("10.00"))
     with django_capture_on_commit_callbacks(execute=True):
         auth_client(user).post("/api/bookings/", {"session": session.pk})
-    assert sent()[0] == ("pat@example.com", "[Sessions Marketplace] Booking received: Chess")
+    assert sent() == [
+        ("pat@example.com", "[Sessions Marketplace] Booking received: Chess"),
+        ("host@example.com", "[Sessions Marketplace] New booking: Chess"),
+    ]
     assert "held for 15 minutes" in mail.outbox[0].body
+    assert "Pat Doe booked 1 seat(s). Awaiting payment." in mail.outbox[1].body
 
 
 def test_nothing_is_sent_before_the_commit(people, django_capture_on_commit_callbacks):
