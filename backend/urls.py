@@ -4,9 +4,11 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.views import dashboards, errors, files, health
 from backend.views import payments as payment_views
+from backend.views.bookings import BookingViewSet, booking_calendar_view
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
     path("health/", health.health, name="health"),
@@ -23,6 +25,11 @@ urlpatterns = [
     path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
     path("storage/upload/", files.FileUploadView.as_view(), name="storage-upload"),
     path("storage/delete/", files.FileDeleteView.as_view(), name="storage-delete"),
+    re_path(
+        r"^bookings/(?P<pk>[0-9]+)/calendar\.ics$",
+        booking_calendar_view,
+        name="booking-calendar",
+    ),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found),
