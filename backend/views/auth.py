@@ -41,6 +41,20 @@ class AuthRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class NoAuthenticationMixin:
+    """For endpoints that read no Authorization header (the token is in the body).
+
+    DRF turns 401 into 403 on a view without authentication classes; a bad token must still
+    answer 401 with a WWW-Authenticate challenge, as simplejwt's own views do.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
 ERRORS = {
     400: AuthErrorSerializer,
     401: AuthErrorSerializer,
@@ -48,10 +62,8 @@ ERRORS = {
 }
 
 
-class OAuthLoginView(APIView):
-    # A stale Authorization header must not stop someone from signing in again.
-    authentication_classes = []
-    permission_classes = [AllowAny]
+class OAuthLoginView(NoAuthenticationMixin, APIView):
+    # No authentication: a stale Authorization header must not stop a new sign-in.
     throttle_classes = [AuthRateThrottle]
 
     @swagger_auto_schema(
@@ -103,9 +115,7 @@ class PasswordTokenView(TokenObtainPairView):
         return super().post(request, *args, **kwargs)
 
 
-class TokenRefreshView(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
+class TokenRefreshView(NoAuthenticationMixin, APIView):
     throttle_classes = [AuthRateThrottle]
 
     @swagger_auto_schema(
