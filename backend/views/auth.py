@@ -80,8 +80,9 @@ class OAuthLoginView(NoAuthenticationMixin, APIView):
         request_body=OAuthLoginInputSerializer,
         responses={
             200: OAuthLoginResultSerializer,
-            **ERRORS,
+            400: AuthErrorSerializer,
             403: AuthErrorSerializer,
+            429: AuthErrorSerializer,
             502: AuthErrorSerializer,
             503: AuthErrorSerializer,
         },

@@ -1,6 +1,6 @@
 """The signed-in user's own account: profile, profile edits, becoming a creator."""
 
-from drf_yasg.utils import swagger_auto_schema
+from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -44,7 +44,7 @@ class UserViewSet(viewsets.GenericViewSet):
     @swagger_auto_schema(
         operation_summary="Become a creator",
         operation_description="Idempotent: a creator calling it again gets 200 and no change.",
-        request_body=None,
+        request_body=no_body,
         responses={200: UserProfileSerializer},
     )
     @action(detail=False, methods=["post"])
