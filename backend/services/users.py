@@ -13,6 +13,7 @@ that made the call; `backend.authentication.JWTAuthentication` refuses blacklist
 tokens (stock simplejwt only blacklists refresh tokens).
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from itertools import count
@@ -29,6 +30,8 @@ from backend.exceptions import Forbidden, ValidationFailed
 from backend.integrations import oauth
 from backend.integrations.oauth import ProviderIdentity
 from backend.models import User
+
+logger = logging.getLogger(__name__)
 
 # Attempts at a fresh username when a concurrent sign-up takes the one we picked.
 USERNAME_ATTEMPTS = 5
@@ -90,6 +93,7 @@ def user_sign_in_with_identity(*, identity: ProviderIdentity, role: str | None =
         _user_refresh_from_identity(user=user, identity=identity)
     refresh = RefreshToken.for_user(user)
     update_last_login(None, user)
+    logger.info("user %s signed in with %s (created=%s)", user.pk, identity.provider, created)
     return SignIn(
         user=user, created=created, access=str(refresh.access_token), refresh=str(refresh)
     )
@@ -102,7 +106,9 @@ def _user_for_identity(identity: ProviderIdentity) -> User | None:
     if identity.email_verified and identity.email:
         # Two accounts with one address: linking to either could be the wrong person.
         matches = list(User.objects.filter(email__iexact=identity.email)[:2])
-        if len(matches) == 1:
+        # Staff accounts sign in with their password only: a provider account with the
+        # same address gets an ordinary account of its own, never the staff one.
+        if len(matches) == 1 and not (matches[0].is_staff or matches[0].is_superuser):
             return matches[0]
     return None
 

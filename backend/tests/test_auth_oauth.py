@@ -5,12 +5,14 @@ Nothing reaches the internet: an unstubbed URL is a ConnectionError, which the A
 """
 
 import json
+import threading
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from backend.integrations.oauth import (
@@ -21,6 +23,7 @@ from backend.integrations.oauth import (
     GoogleBackend,
 )
 from backend.models import User
+from backend.services import users as user_services
 from backend.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -493,3 +496,103 @@ def test_stale_authorization_header_does_not_block_sign_in(api_client, provider)
         HTTP_AUTHORIZATION="Bearer not-a-jwt",
     )
     assert response.status_code == 200
+
+
+def test_verified_email_never_links_a_staff_account(api_client, provider):
+    admin = UserFactory(username="root", email="mona@example.com", is_staff=True)
+    before = User.objects.values().get(pk=admin.pk)
+    stub_github_code(provider, emails=VERIFIED_PRIMARY)
+
+    response = github_code_login(api_client)
+
+    assert response.status_code == 200
+    assert response.json()["created"] is True
+    assert response.json()["user"]["id"] != admin.id
+    assert User.objects.values().get(pk=admin.pk) == before
+
+
+def test_two_accounts_with_the_verified_email_link_neither(api_client, provider):
+    UserFactory(email="mona@example.com")
+    UserFactory(email="MONA@example.com")
+    stub_github_code(provider, emails=VERIFIED_PRIMARY)
+    response = github_code_login(api_client)
+    assert response.json()["created"] is True
+    assert User.objects.count() == 3
+
+
+# --- Concurrent first sign-ins (PostgreSQL) -----------------------------------------------
+
+
+def run_concurrently(monkeypatch, count_: int, request) -> list:
+    """Run `request` in threads that all pass the account lookup before any creates one."""
+    barrier = threading.Barrier(count_)
+    lookup = user_services._user_for_identity
+
+    def lookup_then_wait(identity):
+        found = lookup(identity)
+        barrier.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(user_services, "_user_for_identity", lookup_then_wait)
+    results = []
+
+    def worker(index):
+        try:
+            results.append(request(index))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count_)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def concurrent_google_stubs(provider, profiles):
+    # Each thread sends its own code; the token and profile endpoints answer per code.
+    def token_callback(request):
+        code = parse_qs(request.body)["code"][0]
+        return 200, {}, json.dumps({"access_token": f"at-{code}", "token_type": "Bearer"})
+
+    def profile_callback(request):
+        index = int(request.headers["Authorization"].rsplit("-", 1)[1])
+        return 200, {}, json.dumps(google_profile(**profiles[index]))
+
+    provider.add_callback("POST", GOOGLE_TOKEN_URL, callback=token_callback)
+    provider.add_callback("GET", GOOGLE_USERINFO_URL, callback=profile_callback)
+
+
+def google_login_with_code(index):
+    body = {"provider": "google", "code": str(index), "redirect_uri": REDIRECT_URI}
+    response = APIClient().post(URL, body)
+    return response.status_code, response.json()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_double_submitted_first_sign_in_creates_one_account(monkeypatch):
+    with responses.RequestsMock() as provider:
+        concurrent_google_stubs(provider, [{}, {}])
+        results = run_concurrently(monkeypatch, 2, google_login_with_code)
+
+    assert [status for status, _ in results] == [200, 200]
+    assert sorted(body["created"] for _, body in results) == [False, True]
+    assert {body["user"]["id"] for _, body in results} == {User.objects.get().id}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_with_one_username_sign_up_at_once(monkeypatch):
+    profiles = [
+        {"sub": "sub-a", "email": "sam@gmail.com"},
+        {"sub": "sub-b", "email": "sam@example.org"},
+    ]
+    with responses.RequestsMock() as provider:
+        concurrent_google_stubs(provider, profiles)
+        results = run_concurrently(monkeypatch, 2, google_login_with_code)
+
+    assert [status for status, _ in results] == [200, 200]
+    assert all(body["created"] for _, body in results)
+    assert sorted(User.objects.values_list("username", flat=True)) == ["sam", "sam2"]
