@@ -292,6 +292,10 @@ def test_auth_endpoints_are_throttled_per_client_ip(api_client, auth_rate):
     )
     assert throttled.status_code == 429
     assert "detail" in throttled.json()
+    oauth = api_client.post(
+        "/api/auth/oauth/login/", {"provider": "google"}, REMOTE_ADDR="203.0.113.5"
+    )
+    assert oauth.status_code == 429
     # Another client is not affected.
     assert refresh_garbage(api_client, REMOTE_ADDR="203.0.113.6").status_code == 401
 
