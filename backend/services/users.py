@@ -212,6 +212,9 @@ def _locked_outstanding_token(token: Token, *, user: User | None) -> Outstanding
     get_or_create covers access tokens (logout) and tokens issued before the blacklist app.
     """
     jti = token[jwt_settings.JTI_CLAIM]
+    locked = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+    if locked is not None:
+        return locked
     OutstandingToken.objects.get_or_create(
         jti=jti,
         defaults={
