@@ -231,7 +231,13 @@ def _blacklist_once(outstanding: OutstandingToken) -> None:
     """Blacklist a locked token; a token blacklisted meanwhile is a 401, never a success."""
     if BlacklistedToken.objects.filter(token=outstanding).exists():
         raise InvalidToken("Token is blacklisted")
-    BlacklistedToken.objects.create(token=outstanding)
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError as error:
+        # Unreachable while the caller holds the row lock; the unique constraint is the
+        # backstop should a caller ever skip it.
+        raise InvalidToken("Token is blacklisted") from error
 
 
 def _active_user_of(token: Token) -> User:
