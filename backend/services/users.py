@@ -265,15 +265,19 @@ def auth_token_refresh(*, raw_refresh: str) -> dict[str, str]:
 
 
 @transaction.atomic
-def auth_logout(*, user: User, raw_refresh: str, access_token: Token) -> None:
-    """End a session: blacklist its refresh token and the access token making the call."""
+def auth_logout(*, user: User, raw_refresh: str, access_token: Token | None) -> None:
+    """End a session: blacklist its refresh token and the access token making the call.
+
+    `access_token` is None only for a caller authenticated some other way than a JWT.
+    """
     refresh = _verified_refresh_token(raw_refresh)
     if str(refresh.get(jwt_settings.USER_ID_CLAIM)) != str(user.pk):
         raise ValidationFailed(
             "This refresh token belongs to another account.", code="token_mismatch"
         )
     _blacklist_once(_locked_outstanding_token(refresh, user=user))
-    _blacklist_once(_locked_outstanding_token(access_token, user=user))
+    if access_token is not None:
+        _blacklist_once(_locked_outstanding_token(access_token, user=user))
 
 
 # --- Profile and role -----------------------------------------------------------------------
