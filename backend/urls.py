@@ -3,9 +3,11 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.views import errors, health
+from backend.views.catalog import SessionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("sessions", SessionViewSet, basename="session")
 
 urlpatterns = [
     path("health/", health.health, name="health"),
