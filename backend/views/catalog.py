@@ -68,6 +68,13 @@ class SessionViewSet(viewsets.ModelViewSet):
             return Session.objects.filter(creator_id=viewer.pk)
         return selectors.session_visible_to(viewer=viewer)
 
+    def filter_queryset(self, queryset):
+        # The catalog filters (and their "not started yet" default) are for the list only;
+        # get_object() must find a past or draft session by id.
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
             return SessionWriteSerializer
