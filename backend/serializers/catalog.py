@@ -237,3 +237,21 @@ class SessionAttendeeSerializer(serializers.ModelSerializer):
     @swagger_serializer_method(serializers.CharField())
     def get_name(self, booking: Booking) -> str:
         return booking.user.get_full_name() or booking.user.username
+
+
+class MySessionPageSerializer(serializers.Serializer):
+    """Schema only: one page of `my_sessions`."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MySessionSerializer(many=True)
+
+
+class SessionAttendeePageSerializer(serializers.Serializer):
+    """Schema only: one page of a session's attendees."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SessionAttendeeSerializer(many=True)

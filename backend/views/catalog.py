@@ -14,13 +14,19 @@ from backend.models import Booking, Session
 from backend.permissions import IsCreator, IsCreatorOrReadOnly
 from backend.selectors import catalog as selectors
 from backend.serializers.catalog import (
+    MySessionPageSerializer,
     MySessionSerializer,
+    SessionAttendeePageSerializer,
     SessionAttendeeSerializer,
     SessionSerializer,
     SessionWriteSerializer,
 )
 from backend.services import catalog as services
 
+PAGE_PARAMS = [
+    openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER),
+    openapi.Parameter("page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, maximum=100),
+]
 ATTENDEE_STATUS_PARAM = openapi.Parameter(
     "status",
     openapi.IN_QUERY,
@@ -54,6 +60,8 @@ class SessionViewSet(viewsets.ModelViewSet):
     """
 
     permission_classes = [IsCreatorOrReadOnly]
+    # Only tells drf-yasg the model (integer ids); requests go through get_queryset().
+    queryset = Session.objects.none()
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     lookup_value_regex = r"[0-9]+"
@@ -142,7 +150,7 @@ class SessionViewSet(viewsets.ModelViewSet):
     @swagger_auto_schema(
         operation_summary="My sessions in every status, with booking counts (creators)",
         manual_parameters=MY_SESSIONS_PARAMS,
-        responses={200: MySessionSerializer(many=True)},
+        responses={200: MySessionPageSerializer},
     )
     @action(detail=False, methods=["get"], permission_classes=[IsCreator], filterset_class=None)
     def my_sessions(self, request):
@@ -159,8 +167,8 @@ class SessionViewSet(viewsets.ModelViewSet):
 
     @swagger_auto_schema(
         operation_summary="A session's attendees (its creator)",
-        manual_parameters=[ATTENDEE_STATUS_PARAM],
-        responses={200: SessionAttendeeSerializer(many=True), 404: "Not yours"},
+        manual_parameters=[ATTENDEE_STATUS_PARAM, *PAGE_PARAMS],
+        responses={200: SessionAttendeePageSerializer, 400: "Unknown status", 404: "Not yours"},
     )
     @action(detail=True, methods=["get"], permission_classes=[IsCreator], filterset_class=None)
     def bookings(self, request, pk=None):
