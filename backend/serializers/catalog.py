@@ -82,7 +82,12 @@ class SessionSerializer(serializers.ModelSerializer):
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_image(self, session: Session) -> str | None:
-        return session.image.url if session.image else None
+        if not session.image:
+            return None
+        url = session.image.url
+        request = self.context.get("request")
+        # Local storage gives a path; S3 already gives an absolute (presigned) URL.
+        return request.build_absolute_uri(url) if request is not None else url
 
 
 class SessionBookingCountsSerializer(serializers.Serializer):

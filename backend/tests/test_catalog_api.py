@@ -425,3 +425,9 @@ def test_attendees_can_be_filtered_by_status(creator_client, session):
     body = creator_client.get(url + "?status=cancelled").json()
     assert [b["id"] for b in body["results"]] == [cancelled.pk]
     assert creator_client.get(url + "?status=bogus").status_code == 400
+
+
+def test_image_is_an_absolute_url(api_client, session):
+    Session.objects.filter(pk=session.pk).update(image="sessions/cover.png")
+    body = api_client.get(f"/api/sessions/{session.pk}/").json()
+    assert body["image"] == "http://testserver/media/sessions/cover.png"
