@@ -52,12 +52,15 @@ else
 fi
 
 # Production settings: DEBUG off, no SSL redirect (plain HTTP on loopback), throttling out of
-# the way (it would measure the limiter, not the catalog), quiet logs.
+# the way (it would measure the limiter, not the catalog; anonymous requests count against both
+# the anon and the user rate, and a one-second window keeps the throttle history short), quiet
+# logs.
 DJANGO_DEBUG=false \
 DJANGO_SECRET_KEY="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost \
 DJANGO_SECURE_SSL_REDIRECT=false \
-THROTTLE_ANON_RATE=100000000/minute \
+THROTTLE_ANON_RATE=1000000/second \
+THROTTLE_USER_RATE=1000000/second \
 LOG_LEVEL=WARNING \
   "$PY" -m gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" --workers "$WORKERS" \
   --log-level warning >"$work/gunicorn.log" 2>&1 &
