@@ -58,6 +58,8 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         if value in EMPTY_VALUES:
             return qs
         ordering = [self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES]
+        if not ordering:
+            return qs
         tiebreak = "-id" if ordering and ordering[0].startswith("-") else "id"
         return qs.order_by(*ordering, tiebreak)
 

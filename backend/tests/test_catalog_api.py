@@ -1,5 +1,6 @@
 """Creating, editing, cancelling and deleting sessions; what a session shows to whom."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -431,3 +432,43 @@ def test_image_is_an_absolute_url(api_client, session):
     Session.objects.filter(pk=session.pk).update(image="sessions/cover.png")
     body = api_client.get(f"/api/sessions/{session.pk}/").json()
     assert body["image"] == "http://testserver/media/sessions/cover.png"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '"price": 1e400',
+        '"price": -0.5',
+        '"capacity": 1e400',
+        '"capacity": 12.5',
+        '"duration_minutes": 99999999999999999999999999',
+        '"start_time": null',
+        '"is_online": "perhaps"',
+        '"title": ["a", "list"]',
+        '"title": {"an": "object"}',
+    ],
+)
+def test_odd_json_values_are_400(creator_client, raw):
+    response = post_raw_json(creator_client, raw)
+    assert response.status_code == 400, response.content
+    assert Session.objects.count() == 0
+
+
+def post_raw_json(client, raw: str):
+    """Posts a valid payload as hand-written JSON, with `raw` replacing one of its fields."""
+    fields = [raw] + [
+        f'"{key}": {json.dumps(value)}' for key, value in payload().items() if f'"{key}"' not in raw
+    ]
+    body = "{" + ", ".join(fields) + "}"
+    return client.post("/api/sessions/", data=body, content_type="application/json")
+
+
+def test_raw_json_control_is_valid(creator_client):
+    # The same builder with a sane value is accepted, so the 400s above are about the value.
+    assert post_raw_json(creator_client, '"capacity": 12').status_code == 201
+
+
+def test_a_list_instead_of_an_object_is_400(creator_client):
+    response = creator_client.post("/api/sessions/", data=[payload()], format="json")
+    assert response.status_code == 400
+    assert Session.objects.count() == 0

@@ -102,6 +102,8 @@ def test_seats_left(api_client, catalog):
         ("?ordering=created_at", ["Yoga flow", "Advanced Python", "Python basics"]),
         ("?ordering=-created_at", ["Python basics", "Advanced Python", "Yoga flow"]),
         ("?category=coding&ordering=-price", ["Advanced Python", "Python basics"]),
+        ("?ordering=,", ["Python basics", "Yoga flow", "Advanced Python"]),
+        ("?ordering=price,-start_time", ["Python basics", "Yoga flow", "Advanced Python"]),
         ("?search=python", ["Python basics", "Advanced Python"]),
         ("?search=generators", ["Advanced Python"]),
         ("?search=yoga", ["Yoga flow"]),
