@@ -130,7 +130,8 @@ def _cancel_locked(*, session: Session, actor: User) -> None:
         .values_list("id", flat=True)
     )
     for booking_id in active_ids:
-        # The booking service refunds paid bookings once the cancellation commits.
+        # booking_cancel also refunds a paid booking (through the payment service), so a
+        # failed refund rolls the whole cancellation back rather than leaving it half done.
         booking_cancel(booking_id=booking_id, actor=actor)
     session.status = Status.CANCELLED
     session.save(update_fields=["status", "updated_at"])
@@ -185,15 +186,6 @@ def session_update(*, session_id: int, actor: User, data: dict) -> Session:
     if changes:
         session.save(update_fields=[*changes, "updated_at"])
     if new_status == Status.CANCELLED:
-        _cancel_locked(session=session, actor=actor)
-    return session
-
-
-@transaction.atomic
-def session_cancel(*, session_id: int, actor: User) -> Session:
-    """Cancels the actor's session and its active bookings. Idempotent."""
-    session = _lock_own_session(session_id=session_id, actor=actor)
-    if session.status != Status.CANCELLED:
         _cancel_locked(session=session, actor=actor)
     return session
 

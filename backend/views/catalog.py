@@ -96,6 +96,27 @@ class SessionViewSet(viewsets.ModelViewSet):
         )
 
     @swagger_auto_schema(
+        operation_summary="The public catalog",
+        operation_description=(
+            "Published sessions that have not started (unless `start_after` says otherwise), "
+            "soonest first; with `search` and no `ordering`, best matches first. Anonymous "
+            "access allowed. `meeting_url` is null unless you are the creator or hold a "
+            "confirmed booking."
+        ),
+        security=[],
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @swagger_auto_schema(
+        operation_summary="One session",
+        operation_description="Drafts are visible to their creator only (404 for others).",
+        responses={200: SessionSerializer, 404: "Unknown, or someone else's draft"},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @swagger_auto_schema(
         operation_summary="Create a session (creators)",
         request_body=SessionWriteSerializer,
         responses={201: SessionSerializer, 400: "Invalid input", 403: "Not a creator"},
