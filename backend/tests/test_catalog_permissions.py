@@ -173,3 +173,20 @@ def test_update_by_creator_changes_only_their_session(world):
     assert response.json()["title"] == "Renamed"
     world["session"].refresh_from_db()
     assert world["session"].title == "Renamed"
+
+
+def test_swagger_documents_the_session_endpoints(api_client):
+    schema = api_client.get("/swagger.json").json()
+    paths = schema["paths"]
+    assert set(paths["/sessions/"]) >= {"get", "post"}
+    assert set(paths["/sessions/{id}/"]) >= {"get", "put", "patch", "delete"}
+    list_params = {p["name"] for p in paths["/sessions/"]["get"]["parameters"]}
+    assert list_params >= {
+        "search", "category", "creator", "min_price", "max_price", "start_after",
+        "start_before", "is_online", "available", "ordering", "page", "page_size",
+    }  # fmt: skip
+    attendees = paths["/sessions/{id}/bookings/"]["get"]["responses"]["200"]["schema"]
+    assert attendees == {"$ref": "#/definitions/SessionAttendeePage"}
+    session_fields = set(schema["definitions"]["Session"]["properties"])
+    assert "seats_left" in session_fields
+    assert "meeting_url" in session_fields

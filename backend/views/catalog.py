@@ -103,7 +103,6 @@ class SessionViewSet(viewsets.ModelViewSet):
             "access allowed. `meeting_url` is null unless you are the creator or hold a "
             "confirmed booking."
         ),
-        security=[],
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
