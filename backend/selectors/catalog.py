@@ -33,7 +33,7 @@ from backend.services.bookings import hold_cutoff, seat_holding_q
 # The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
 # index on exactly this expression (same text, same config): PostgreSQL only uses an expression
 # index when the query repeats the indexed expression, so change both together
-# (test_catalog_search checks the planner still picks the index).
+# (test_postgres_search_expression_matches_the_gin_index checks the planner can use it).
 SEARCH_CONFIG = "english"
 SESSION_SEARCH_VECTOR_TEMPLATE = (
     "(setweight(to_tsvector('english'::regconfig, COALESCE({title}, '')), 'A')"
