@@ -4,10 +4,12 @@ from rest_framework.routers import DefaultRouter
 from backend.views import auth, dashboards, errors, files, health, users
 from backend.views import payments as payment_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
+from backend.views.catalog import SessionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("users", users.UserViewSet, basename="users")
+router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
