@@ -7,11 +7,11 @@ else shares the server.
 """
 
 import os
-from collections import Counter
 import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import psycopg
 import pytest
