@@ -2,8 +2,8 @@
 
 Each test compares what clients were told with what the database holds: every 201 has its
 row, no session holds more seats than its capacity, every failure is a JSON 409 or 503.
-These tests restart PostgreSQL and kill connections and workers: they run in CI, where nothing
-else shares the server.
+They kill connections (of their own database only) and gunicorn workers; the restart test
+restarts a private throwaway cluster, so nothing else using the machine's server is disturbed.
 """
 
 import os
