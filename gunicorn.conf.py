@@ -35,8 +35,11 @@ max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
-# REMOTE_ADDR is nginx; the client address is the one nginx put in X-Forwarded-For.
-access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# REMOTE_ADDR is nginx; the client address is the one nginx put in X-Forwarded-For. The request
+# id (from nginx) ties a line to nginx's log and to Django's.
+access_log_format = (
+    '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}i)s "%(a)s"'
+)
 
 # Only the proxy in front may set X-Forwarded-Proto (nginx overwrites it). Default: loopback, the
 # container networks need FORWARDED_ALLOW_IPS set to the proxy's address or "*" behind nginx.
@@ -49,3 +52,11 @@ preload_app = False
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or (
     "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 )
+
+# gunicorn's control socket (gunicornc) defaults to a file under $HOME, which is read-only in the
+# image and shared between servers on one machine: off unless a path is given.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True
