@@ -31,7 +31,8 @@ fail() {
   exit 1
 }
 
-command -v nginx >/dev/null || fail "nginx is not installed (apt-get install -y nginx)"
+# /usr/sbin is not on every user's PATH.
+NGINX="$(command -v nginx || command -v /usr/sbin/nginx)" || fail "nginx is not installed (apt-get install -y nginx)"
 command -v curl >/dev/null || fail "curl is not installed"
 case "${DATABASE_URL:-}" in
   postgres://* | postgresql://*) ;;
@@ -145,7 +146,7 @@ sed -e "s/server backend:8000;/server 127.0.0.1:$GUNICORN_PORT;/" \
 # Exactly the two substitutions, nothing else differs from the file the container uses.
 [ "$(diff nginx/nginx.conf "$PREFIX/nginx.conf" | grep -c '^>')" = "2" ] ||
   fail "nginx.conf substitution did not change exactly the upstream and the listen lines"
-nginx -e stderr -p "$PREFIX/" -c "$PREFIX/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+"$NGINX" -e stderr -p "$PREFIX/" -c "$PREFIX/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
 nginx_pid=$!
 
 # --- HTTP helpers ----------------------------------------------------------------------------
