@@ -1,27 +1,57 @@
 import logging
 import re
+import time
 import uuid
 
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
+from backend.logs import request_id_var, user_id_var
+
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("backend.access")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Takes X-Request-ID from the caller (when sane) or makes one, and returns it."""
+    """Takes X-Request-ID from the caller (when sane) or makes one, returns it, and writes
+    one access log line per request (method, path, status, duration, user)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         request.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
-        response["X-Request-ID"] = request.request_id
-        return response
+        request_token = request_id_var.set(request.request_id)
+        user_token = user_id_var.set(None)
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request.request_id
+            # DRF authenticates inside the view; its user is on the wrapped request.
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                user_id_var.set(user.pk)
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "request_id": request.request_id,
+                    "user_id": user_id_var.get(),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(request_token)
+            user_id_var.reset(user_token)
 
 
 class ApiErrorMiddleware:

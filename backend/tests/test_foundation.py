@@ -230,3 +230,27 @@ def test_postgres_connection_has_lock_and_statement_timeouts(is_postgres):
         assert cursor.fetchone()[0] != "0"
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] != "0"
+
+
+def test_swagger_documents_error_responses_on_every_operation(api_client):
+    schema = api_client.get("/swagger.json").json()
+    operations = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert operations
+    for path, method, operation in operations:
+        codes = set(operation["responses"])
+        assert {"400", "401", "404", "429", "503"} <= codes, (path, method)
+        if method != "get":
+            assert "409" in codes, (path, method)
+    health = schema["paths"]["/health/"]["get"]["responses"]
+    assert health["503"]["schema"]["required"] == ["status", "database"]
+
+
+def test_served_swagger_is_valid_swagger_2(api_client):
+    from swagger_spec_validator.validator20 import validate_spec
+
+    validate_spec(api_client.get("/swagger.json").json())

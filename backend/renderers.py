@@ -1,0 +1,32 @@
+"""A faster JSON renderer: orjson instead of the standard library's json module.
+
+Serializers already turn decimals and datetimes into strings (COERCE_DECIMAL_TO_STRING), so
+orjson sees plain data; `default` covers what may still slip through (lazy translations,
+Decimal, UUID, sets).
+"""
+
+import decimal
+import uuid
+
+import orjson
+from django.utils.functional import Promise
+from rest_framework.renderers import JSONRenderer
+
+
+def to_jsonable(value):
+    if isinstance(value, Promise):
+        return str(value)
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+class ORJSONRenderer(JSONRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS)

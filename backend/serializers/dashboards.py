@@ -1,0 +1,224 @@
+"""Output shapes of the dashboards (CONTRACT.md, "Dashboards"). Read-only; fed by
+backend.selectors.dashboards. Names are unique because drf-yasg names its schemas after them."""
+
+from drf_yasg.utils import swagger_serializer_method
+from rest_framework import serializers
+
+from backend.models import Booking, Session, User
+from backend.serializers.common import SessionSummarySerializer
+
+MONEY_HELP = (
+    "Paid minus refunded, per currency: a paid booking counts its amount minus any succeeded "
+    "partial refund; a refunded booking counts 0; free, unpaid and failed ones count 0. A "
+    "currency is listed once it has a paid or refunded booking; sorted by currency."
+)
+
+
+class DashboardMoneySerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217, upper case.")
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Decimal string with 2 places."
+    )
+
+
+class DashboardProfileSerializer(serializers.ModelSerializer):
+    """The signed-in user, as `users/me/` describes them."""
+
+    avatar = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "avatar",
+            "bio",
+            "oauth_provider",
+            "date_joined",
+        ]
+        read_only_fields = fields
+
+    @swagger_serializer_method(serializers.URLField(allow_null=True))
+    def get_avatar(self, user: User) -> str | None:
+        return user.avatar_link
+
+
+class UserDashboardStatsSerializer(serializers.Serializer):
+    upcoming = serializers.IntegerField(
+        help_text="Active bookings (confirmed, or pending within the hold) whose session has "
+        "not ended yet (a session in progress is upcoming)."
+    )
+    past = serializers.IntegerField(
+        help_text="Active bookings whose session has ended (start_time + duration)."
+    )
+    cancelled = serializers.IntegerField(
+        help_text="Cancelled bookings, whenever their session is. Expired bookings (and pending "
+        "ones past their hold) are counted nowhere."
+    )
+    total_spent = DashboardMoneySerializer(many=True, help_text=MONEY_HELP)
+
+
+class UserDashboardBookingSerializer(serializers.ModelSerializer):
+    """A booking on the user's dashboard; needs `select_related("session__creator")`."""
+
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    currency = serializers.SerializerMethodField()
+    session = SessionSummarySerializer()
+    meeting_url = serializers.SerializerMethodField(
+        help_text="The session's meeting link, only for a confirmed booking; otherwise null."
+    )
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "status",
+            "payment_status",
+            "seats",
+            "amount",
+            "currency",
+            "session",
+            "meeting_url",
+        ]
+        read_only_fields = fields
+
+    def get_currency(self, booking: Booking) -> str:
+        return booking.currency.upper()
+
+    @swagger_serializer_method(serializers.URLField(allow_null=True))
+    def get_meeting_url(self, booking: Booking) -> str | None:
+        if booking.status != Booking.Status.CONFIRMED:
+            return None
+        return booking.session.meeting_url or None
+
+
+class UserDashboardSerializer(serializers.Serializer):
+    profile = DashboardProfileSerializer()
+    stats = UserDashboardStatsSerializer()
+    upcoming_bookings = UserDashboardBookingSerializer(
+        many=True, help_text="The next 5 upcoming bookings, soonest session first."
+    )
+    past_bookings = UserDashboardBookingSerializer(
+        many=True, help_text="The last 5 past bookings, latest session first."
+    )
+
+
+class CreatorDashboardSessionCountsSerializer(serializers.Serializer):
+    draft = serializers.IntegerField()
+    published = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+
+
+class CreatorDashboardStatsSerializer(serializers.Serializer):
+    sessions = CreatorDashboardSessionCountsSerializer(help_text="Your sessions by status.")
+    upcoming_sessions = serializers.IntegerField(
+        help_text="Published sessions that have not ended yet."
+    )
+    confirmed_attendees = serializers.IntegerField(
+        help_text="Seats of confirmed bookings over all your sessions."
+    )
+    revenue = DashboardMoneySerializer(many=True, help_text=MONEY_HELP)
+    revenue_last_30_days = DashboardMoneySerializer(
+        many=True,
+        help_text="As `revenue`, for bookings paid in the last 30 days (payment time: the "
+        "booking's confirmed_at, set when the payment succeeds).",
+    )
+    fill_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="Over your published sessions that have ended: seats of confirmed bookings / "
+        "total capacity (0..1, 4 decimals); null when there is no such session.",
+    )
+
+
+class CreatorDashboardSessionSerializer(serializers.ModelSerializer):
+    """An upcoming session; needs the `seats_taken` and `bookings_count` annotations."""
+
+    end_time = serializers.DateTimeField()
+    currency = serializers.SerializerMethodField()
+    seats_taken = serializers.IntegerField(
+        help_text="Seats of confirmed bookings and of pending ones within the hold."
+    )
+    seats_left = serializers.SerializerMethodField()
+    bookings_count = serializers.IntegerField(
+        help_text="Bookings holding seats (confirmed, or pending within the hold)."
+    )
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "title",
+            "status",
+            "start_time",
+            "end_time",
+            "price",
+            "currency",
+            "capacity",
+            "seats_taken",
+            "seats_left",
+            "bookings_count",
+        ]
+        read_only_fields = fields
+
+    def get_currency(self, session: Session) -> str:
+        return session.currency.upper()
+
+    def get_seats_left(self, session: Session) -> int:
+        return max(session.capacity - session.seats_taken, 0)
+
+
+class CreatorDashboardBookingSessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Session
+        fields = ["id", "title", "start_time"]
+        read_only_fields = fields
+
+
+class CreatorDashboardAttendeeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class CreatorDashboardBookingSerializer(serializers.ModelSerializer):
+    """A recent booking of one of the creator's sessions; needs `select_related`."""
+
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    currency = serializers.SerializerMethodField()
+    session = CreatorDashboardBookingSessionSerializer()
+    user = CreatorDashboardAttendeeSerializer(help_text="The attendee.")
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "status",
+            "payment_status",
+            "seats",
+            "amount",
+            "currency",
+            "created_at",
+            "session",
+            "user",
+        ]
+        read_only_fields = fields
+
+    def get_currency(self, booking: Booking) -> str:
+        return booking.currency.upper()
+
+
+class CreatorDashboardSerializer(serializers.Serializer):
+    stats = CreatorDashboardStatsSerializer()
+    upcoming_sessions = CreatorDashboardSessionSerializer(
+        many=True,
+        help_text="The next 10 published sessions that have not ended, soonest first (the "
+        "count of all of them is stats.upcoming_sessions).",
+    )
+    recent_bookings = CreatorDashboardBookingSerializer(
+        many=True, help_text="The 10 most recent bookings of your sessions, any status."
+    )

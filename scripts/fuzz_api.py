@@ -1,0 +1,86 @@
+"""Fuzz the API with schemathesis against its own served /swagger.json.
+
+Starts a live server (see live_server.py) and runs schemathesis three times: as an anonymous
+client, as a demo user and as a demo creator. Fails on any 5xx and on any response that
+contradicts the schema (status code, content type, body shape).
+
+    python scripts/fuzz_api.py [--max-examples N]
+"""
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.live_server import live_server, obtain_token
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+def run_schemathesis(url: str, token: str | None, max_examples: int, seed: int) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{url}/swagger.json",
+        "--url",
+        f"{url}/api",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(max_examples),
+        "--seed",
+        str(seed),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "20",
+        "--no-color",
+        "--warnings",
+        "off",
+        "--suppress-health-check",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+    ]
+    if token:
+        command += ["--header", f"Authorization: Bearer {token}"]
+    return subprocess.run(command, check=False).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-examples", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=20261129)
+    args = parser.parse_args()
+    failures = 0
+    with live_server(suffix="fuzz", workers=2) as server:
+        roles = {
+            "anonymous": None,
+            "user": obtain_token(server.url, "dana"),
+            "creator": obtain_token(server.url, "alice_coach"),
+        }
+        for role, token in roles.items():
+            print(f"\n=== schemathesis as {role} ===", flush=True)
+            code = run_schemathesis(server.url, token, args.max_examples, args.seed)
+            if code != 0:
+                failures += 1
+                print(f"=== {role}: FAILED (exit {code}) ===", flush=True)
+        if failures:
+            print("\n--- server log (tail) ---")
+            print("\n".join(server.log_path.read_text().splitlines()[-40:]))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
