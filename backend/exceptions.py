@@ -36,6 +36,13 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class PayloadTooLarge(DomainError):
+    """An upload over UPLOAD_MAX_MB (413)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
 class Forbidden(DomainError):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "permission_denied"

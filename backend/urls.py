@@ -2,10 +2,13 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from backend.views import dashboards, errors, health
+from backend.views import dashboards, errors, files, health
+from backend.views import payments as payment_views
+from backend.views.bookings import BookingViewSet, booking_calendar_view
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
     path("health/", health.health, name="health"),
@@ -13,6 +16,20 @@ urlpatterns = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("dashboard/user/", dashboards.user_dashboard, name="dashboard-user"),
     path("dashboard/creator/", dashboards.creator_dashboard, name="dashboard-creator"),
+    path(
+        "payment/create-intent/",
+        payment_views.PaymentCreateIntentView.as_view(),
+        name="payment_create_intent",
+    ),
+    path("payment/confirm/", payment_views.PaymentConfirmView.as_view(), name="payment_confirm"),
+    path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
+    path("storage/upload/", files.FileUploadView.as_view(), name="storage-upload"),
+    path("storage/delete/", files.FileDeleteView.as_view(), name="storage-delete"),
+    re_path(
+        r"^bookings/(?P<pk>[0-9]+)/calendar\.ics$",
+        booking_calendar_view,
+        name="booking-calendar",
+    ),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found),

@@ -191,9 +191,18 @@ AWS_QUERYSTRING_AUTH = AWS_S3_CUSTOM_DOMAIN is None
 AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 3600)
 AWS_DEFAULT_ACL = None
 AWS_S3_FILE_OVERWRITE = False
+# MinIO and most S3-compatible servers are addressed as endpoint/bucket/key, not bucket.endpoint.
+AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE") or (
+    "path" if AWS_S3_ENDPOINT_URL else None
+)
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+# A storage that is down answers 503 within seconds instead of holding a worker (see
+# backend/integrations/storage.py).
+AWS_S3_TIMEOUT_SECONDS = env_int("AWS_S3_TIMEOUT_SECONDS", 10)
+AWS_S3_MAX_ATTEMPTS = env_int("AWS_S3_MAX_ATTEMPTS", 3)
 
 if AWS_STORAGE_BUCKET_NAME:
-    default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+    default_storage = {"BACKEND": "backend.integrations.storage.MediaS3Storage"}
 else:
     default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
@@ -244,6 +253,7 @@ REST_FRAMEWORK = {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
         "user": env_str("THROTTLE_USER_RATE") or "1200/minute",
         "auth": env_str("THROTTLE_AUTH_RATE") or "30/minute",
+        "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
     },
     # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
@@ -313,6 +323,10 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# Seconds to wait for Stripe's answer, and how many times the client retries a network error or
+# a 5xx (with the same idempotency key). Refunds run while the booking's row lock is held.
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 10)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 
 # --- Booking rules --------------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)

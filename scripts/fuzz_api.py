@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
 from scripts.live_server import live_server, obtain_token
 
 CHECKS = ",".join(
@@ -63,24 +64,40 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=15)
     parser.add_argument("--seed", type=int, default=20261129)
     args = parser.parse_args()
-    failures = 0
-    with live_server(suffix="fuzz", workers=2) as server:
-        roles = {
-            "anonymous": None,
-            "user": obtain_token(server.url, "dana"),
-            "creator": obtain_token(server.url, "alice_coach"),
-        }
-        for role, token in roles.items():
-            print(f"\n=== schemathesis as {role} ===", flush=True)
-            code = run_schemathesis(server.url, token, args.max_examples, args.seed)
-            if code != 0:
-                failures += 1
-                print(f"=== {role}: FAILED (exit {code}) ===", flush=True)
-        if failures:
-            print("\n--- server log (tail) ---")
-            print("\n".join(server.log_path.read_text().splitlines()[-40:]))
+    # Payments configured against the Stripe stand-in on loopback, so the fuzzer reaches the
+    # real payment code instead of the 503 "not configured" answer.
+    stripe_fake = FakeStripe().start()
+    stripe_env = {
+        "STRIPE_SECRET_KEY": API_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": stripe_fake.base_url,
+    }
+    try:
+        with live_server(suffix="fuzz", workers=2, extra_env=stripe_env) as server:
+            failures = fuzz_as_each_role(server, args)
+    finally:
+        stripe_fake.stop()
     return 1 if failures else 0
 
+
+def fuzz_as_each_role(server, args) -> int:
+    failures = 0
+    roles = {
+        "anonymous": None,
+        "user": obtain_token(server.url, "dana"),
+        "creator": obtain_token(server.url, "alice_coach"),
+    }
+    for role, token in roles.items():
+        print(f"\n=== schemathesis as {role} ===", flush=True)
+        code = run_schemathesis(server.url, token, args.max_examples, args.seed)
+        if code != 0:
+            failures += 1
+            print(f"=== {role}: FAILED (exit {code}) ===", flush=True)
+    if failures:
+        print("\n--- server log (tail) ---")
+        print("\n".join(server.log_path.read_text().splitlines()[-40:]))
+    return failures
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,13 @@
-"""Booking writes: create, confirm, cancel, expire.
+"""Booking writes: create, update, confirm, cancel, expire.
 
 The capacity rule (CONTRACT.md, "Booking rules") holds under concurrency because every write
-that changes the seats taken of a session first locks that session's row.
+that changes the seats taken of a session first locks that session's row (`lock_session`), and
+every write to one booking locks the session and then the booking (`lock_booking`), always in
+that order so two writers cannot deadlock.
+
+Lazy expiry: a pending booking past its hold stops taking seats at once (`seat_holding_q`); the
+row itself is marked `expired` the next time somebody counts the seats, reads or touches it, or
+when cron runs `manage.py expire_bookings`.
 """
 
 from datetime import timedelta
@@ -12,17 +18,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from backend.exceptions import BookingError, NotFound, ValidationFailed
+from backend.exceptions import BookingError, Forbidden, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
+from backend.services import notifications
 
 MAX_SEATS_PER_BOOKING = 10
+ONE_ACTIVE_CONSTRAINT = "booking_one_active_per_user_session"
 
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus
 
 # The booking lifecycle. A move not listed here is a 409 with the reason.
 # expired/cancelled -> confirmed exists only for a Stripe payment that succeeds late (the
-# payment service checks the seats again under the session lock before using it).
+# payment service checks the seats again under the session lock before using it); the
+# creator's `booking_confirm` accepts pending bookings only.
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     Status.PENDING: {Status.CONFIRMED, Status.CANCELLED, Status.EXPIRED},
     Status.CONFIRMED: {Status.CANCELLED},
@@ -51,8 +60,16 @@ def seat_holding_q(now=None) -> Q:
     return Q(status=Status.CONFIRMED) | Q(status=Status.PENDING, created_at__gte=hold_cutoff(now))
 
 
-def seats_taken(*, session: Session, now=None) -> int:
-    return session.bookings.filter(seat_holding_q(now)).aggregate(total=Sum("seats"))["total"] or 0
+def seats_taken(*, session: Session, now=None, exclude_booking_id: int | None = None) -> int:
+    bookings = session.bookings.filter(seat_holding_q(now))
+    if exclude_booking_id is not None:
+        bookings = bookings.exclude(pk=exclude_booking_id)
+    return bookings.aggregate(total=Sum("seats"))["total"] or 0
+
+
+def is_stale(booking: Booking, now=None) -> bool:
+    """A pending booking whose hold has run out (it no longer takes seats)."""
+    return booking.status == Status.PENDING and booking.created_at < hold_cutoff(now)
 
 
 def set_status(booking: Booking, new_status: str) -> None:
@@ -72,27 +89,53 @@ def set_payment_status(booking: Booking, new_status: str) -> None:
     booking.payment_status = new_status
 
 
-def bookings_expire_stale(*, session: Session | None = None, now=None) -> int:
-    """Marks pending bookings past their hold as expired; returns how many."""
+def bookings_expire_stale(
+    *,
+    session: Session | None = None,
+    user: User | None = None,
+    booking_id: int | None = None,
+    now=None,
+) -> int:
+    """Marks pending bookings past their hold as expired; returns how many.
+
+    Scoped to a session, to a user's own bookings, or to one booking; unscoped for cron.
+    Expiring leaks nothing whoever triggers it: it only records what is already true.
+    One UPDATE whose WHERE is re-checked by PostgreSQL after any row lock it waits for, so a
+    booking confirmed meanwhile stays confirmed.
+    """
     stale = Booking.objects.filter(status=Status.PENDING, created_at__lt=hold_cutoff(now))
     if session is not None:
         stale = stale.filter(session=session)
+    if user is not None:
+        stale = stale.filter(user=user)
+    if booking_id is not None:
+        stale = stale.filter(pk=booking_id)
     return stale.update(status=Status.EXPIRED, updated_at=now or timezone.now())
 
 
 def lock_session(*, session_id: int) -> Session:
-    """Locks the session row until the end of the caller's transaction."""
+    """Locks the session row until the end of the caller's transaction.
+
+    The creator comes along (for the notifications), unlocked: `of=("self",)`.
+    """
     try:
-        return Session.objects.select_for_update().get(pk=session_id)
+        return (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("creator")
+            .get(pk=session_id)
+        )
     except Session.DoesNotExist as error:
         raise NotFound("Session not found.") from error
 
 
 def check_seats_available(*, session: Session, seats: int, exclude: Booking | None = None) -> None:
-    """Raises 'sold out' unless `seats` more fit. Caller holds the session row lock."""
-    taken = seats_taken(session=session)
-    if exclude is not None and exclude.status in Booking.ACTIVE_STATUSES:
-        taken -= exclude.seats
+    """Raises 'sold out' unless `seats` more fit. Caller holds the session row lock.
+
+    `exclude`: a booking whose own seats are being replaced (a seat change, a late payment);
+    it is left out of the count whatever its status, so its seats are never subtracted twice
+    or subtracted while it no longer holds any.
+    """
+    taken = seats_taken(session=session, exclude_booking_id=exclude.pk if exclude else None)
     seats_left = max(session.capacity - taken, 0)
     if seats > seats_left:
         if seats_left == 0:
@@ -102,11 +145,40 @@ def check_seats_available(*, session: Session, seats: int, exclude: Booking | No
         )
 
 
+def check_capacity_covers_bookings(*, session: Session, capacity: int) -> None:
+    """Refuses a capacity below the seats already taken. Caller holds the session row lock.
+
+    For the catalog's session update: lock_session, this check, then save the new capacity,
+    all in one transaction, so a booking cannot slip in between the check and the save.
+    """
+    taken = seats_taken(session=session)
+    if capacity < taken:
+        raise BookingError(
+            f"{taken} seat(s) are already booked; capacity cannot be lower.",
+            code="capacity_below_bookings",
+        )
+
+
 def validate_seats(seats: int) -> None:
+    if isinstance(seats, bool) or not isinstance(seats, int):
+        raise ValidationFailed("seats must be an integer.", code="invalid_seats")
     if not 1 <= seats <= MAX_SEATS_PER_BOOKING:
         raise ValidationFailed(
             f"seats must be between 1 and {MAX_SEATS_PER_BOOKING}.", code="invalid_seats"
         )
+
+
+def _is_one_active_violation(error: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite only names the columns of the unique index.
+    diag = getattr(error.__cause__, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name == ONE_ACTIVE_CONSTRAINT
+    message = str(error)
+    return ONE_ACTIVE_CONSTRAINT in message or "UNIQUE constraint failed: bookings." in message
+
+
+def booking_amount(*, unit_price: Decimal, seats: int) -> Decimal:
+    return (unit_price * seats).quantize(Decimal("0.01"))
 
 
 @transaction.atomic
@@ -136,66 +208,121 @@ def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = 
         user=user,
         seats=seats,
         notes=notes,
-        amount=session.price * seats,
-        currency=session.currency,
+        amount=booking_amount(unit_price=session.price, seats=seats),
+        currency=session.currency.upper(),
         status=Status.CONFIRMED if is_free else Status.PENDING,
         payment_status=PaymentStatus.NOT_REQUIRED if is_free else PaymentStatus.UNPAID,
         confirmed_at=now if is_free else None,
     )
     try:
+        # A savepoint, so the outer transaction survives the constraint error.
         with transaction.atomic():
             booking.save()
     except IntegrityError as error:
+        if not _is_one_active_violation(error):
+            raise
         raise BookingError(
             "You already have a booking for this session.", code="already_booked"
         ) from error
+    notifications.notify_booking_created(booking=booking)
     return booking
 
 
 def lock_booking(*, booking_id: int) -> Booking:
-    """Locks a booking and its session (session first: the same order as booking_create)."""
+    """Locks a booking and its session (session first: the same order as booking_create).
+
+    The session (with its creator) and the user come back loaded, but only the booking and
+    session rows are locked: `of=("self",)` keeps FOR UPDATE off the joined user rows.
+    """
     session_id = Booking.objects.filter(pk=booking_id).values_list("session_id", flat=True).first()
     if session_id is None:
         raise NotFound("Booking not found.")
     lock_session(session_id=session_id)
-    return Booking.objects.select_for_update().select_related("session", "user").get(pk=booking_id)
+    return (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("session__creator", "user")
+        .get(pk=booking_id)
+    )
 
 
-@transaction.atomic
+def _expire(booking: Booking, now) -> None:
+    set_status(booking, Status.EXPIRED)
+    booking.save(update_fields=["status", "updated_at"])
+
+
+def _raise_expired() -> None:
+    raise BookingError("This booking's hold has expired.", code="expired")
+
+
 def booking_confirm(*, booking_id: int, actor: User) -> Booking:
     """The session's creator confirms a pending booking that needs no (further) payment."""
-    booking = lock_booking(booking_id=booking_id)
-    if booking.session.creator_id != actor.pk and not actor.is_staff:
-        raise NotFound("Booking not found.")
-    if booking.status == Status.PENDING and booking.created_at < hold_cutoff():
-        set_status(booking, Status.EXPIRED)
-        booking.save(update_fields=["status", "updated_at"])
-        raise BookingError("This booking's hold has expired.", code="expired")
-    if booking.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED):
-        raise BookingError(
-            "This booking is for a paid session and has not been paid yet.", code="unpaid"
-        )
-    set_status(booking, Status.CONFIRMED)
-    booking.confirmed_at = timezone.now()
-    booking.save(update_fields=["status", "confirmed_at", "updated_at"])
+    # Not one atomic block around the whole function: when the booking turns out to be past
+    # its hold, marking it expired must commit even though the caller gets a 409.
+    with transaction.atomic():
+        booking = lock_booking(booking_id=booking_id)
+        session = booking.session
+        is_creator = session.creator_id == actor.pk
+        if not is_creator:
+            if booking.user_id == actor.pk:
+                raise Forbidden(
+                    "Only the session's creator can confirm a booking.", code="not_creator"
+                )
+            raise NotFound("Booking not found.")
+        now = timezone.now()
+        expired = is_stale(booking, now)
+        if expired:
+            _expire(booking, now)
+        else:
+            if booking.status != Status.PENDING:
+                raise BookingError(
+                    f"Only pending bookings can be confirmed; this one is {booking.status}.",
+                    code="invalid_transition",
+                )
+            if session.status == Session.Status.CANCELLED:
+                raise BookingError("This session has been cancelled.", code="session_cancelled")
+            if booking.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED):
+                raise BookingError(
+                    "This booking is for a paid session and has not been paid yet.",
+                    code="unpaid",
+                )
+            set_status(booking, Status.CONFIRMED)
+            booking.confirmed_at = now
+            booking.save(update_fields=["status", "confirmed_at", "updated_at"])
+            notifications.notify_booking_confirmed(booking=booking)
+    if expired:
+        _raise_expired()
     return booking
 
 
-@transaction.atomic
 def booking_cancel(*, booking_id: int, actor: User) -> Booking:
     """Cancels a booking for its user (before the start) or the session's creator.
 
-    A paid booking is refunded through the payment service after the cancellation commits.
+    A paid booking is refunded through the payment service's hook, in the same transaction.
+    Cancelling frees the seats at once (a cancelled booking is not counted).
     """
-    booking = lock_booking(booking_id=booking_id)
+    with transaction.atomic():
+        booking = lock_booking(booking_id=booking_id)
+        session = booking.session
+        is_owner = booking.user_id == actor.pk
+        is_creator = session.creator_id == actor.pk
+        if not (is_owner or is_creator):
+            raise NotFound("Booking not found.")
+        now = timezone.now()
+        expired = is_stale(booking, now)
+        if expired:
+            _expire(booking, now)
+        else:
+            _cancel_checked(booking=booking, is_owner=is_owner, is_creator=is_creator, now=now)
+            notifications.notify_booking_cancelled(booking=booking, by_creator=is_creator)
+    if expired:
+        _raise_expired()
+    return booking
+
+
+def _cancel_checked(*, booking: Booking, is_owner: bool, is_creator: bool, now) -> None:
     session = booking.session
-    is_owner = booking.user_id == actor.pk
-    is_creator = session.creator_id == actor.pk or actor.is_staff
-    if not (is_owner or is_creator):
-        raise NotFound("Booking not found.")
     if booking.status not in Booking.ACTIVE_STATUSES:
         raise BookingError(f"A {booking.status} booking cannot be cancelled.", code="not_active")
-    now = timezone.now()
     if is_owner and not is_creator:
         if session.start_time <= now:
             raise BookingError(
@@ -216,4 +343,60 @@ def booking_cancel(*, booking_id: int, actor: User) -> Booking:
         from backend.services.payments import payment_refund_booking
 
         payment_refund_booking(booking=booking)
+
+
+_UNSET = object()
+
+
+def booking_update(
+    *, booking_id: int, actor: User, notes: str | object = _UNSET, seats: int | object = _UNSET
+) -> Booking:
+    """The booking's user changes `notes` and, while pending and unpaid, `seats`.
+
+    A seat change is checked against the capacity under the session lock, like a new booking.
+    The amount is recomputed from the price per seat at booking time (`amount / seats`), not
+    from the session's current price: a price change never touches an existing booking.
+    """
+    with transaction.atomic():
+        booking = lock_booking(booking_id=booking_id)
+        session = booking.session
+        if booking.user_id != actor.pk:
+            if session.creator_id == actor.pk:
+                raise Forbidden(
+                    "Only the person who booked can change a booking.", code="not_owner"
+                )
+            raise NotFound("Booking not found.")
+        now = timezone.now()
+        expired = is_stale(booking, now)
+        if expired:
+            _expire(booking, now)
+        else:
+            _update_checked(booking=booking, notes=notes, seats=seats, now=now)
+    if expired:
+        _raise_expired()
     return booking
+
+
+def _update_checked(*, booking: Booking, notes, seats, now) -> None:
+    changed: list[str] = []
+    if booking.status not in Booking.ACTIVE_STATUSES:
+        raise BookingError(f"A {booking.status} booking cannot be changed.", code="not_active")
+    if seats is not _UNSET and seats != booking.seats:
+        validate_seats(seats)
+        if booking.status != Status.PENDING or booking.payment_status != PaymentStatus.UNPAID:
+            raise BookingError(
+                "Seats can only be changed while the booking is pending and unpaid.",
+                code="seats_locked",
+            )
+        if booking.session.start_time <= now:
+            raise BookingError("This session has already started.", code="session_started")
+        check_seats_available(session=booking.session, seats=seats, exclude=booking)
+        unit_price = booking.amount / booking.seats
+        booking.amount = booking_amount(unit_price=unit_price, seats=seats)
+        booking.seats = seats
+        changed += ["seats", "amount"]
+    if notes is not _UNSET and notes != booking.notes:
+        booking.notes = notes
+        changed.append("notes")
+    if changed:
+        booking.save(update_fields=[*changed, "updated_at"])

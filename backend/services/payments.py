@@ -1,8 +1,482 @@
-"""Payment writes. Until Stripe is wired in (issue: payments), refunds are a no-op hook."""
+"""Payment writes: PaymentIntents, their outcome (client confirm and webhooks), refunds.
 
-from backend.models import Booking
+The invariants that keep money from being lost or taken twice:
+- The amount charged comes from the booking, never from the client.
+- A booking's payment_status only moves forward (PAYMENT_TRANSITIONS in services.bookings), so a
+  late or out-of-order event cannot undo a payment or a refund.
+- A webhook event's effect commits together with its StripeEvent row. The unique event_id turns
+  a redelivery, sequential or concurrent, into a no-op.
+- Every Stripe call that moves money carries an idempotency key made from our own ids, so a retry
+  after an ambiguous failure (a timeout after Stripe acted) returns the first result instead of
+  charging or refunding again.
+- Every change to a booking happens under lock_booking (session row, then booking row), the
+  same lock order as booking_create, so payments, cancellations and new bookings serialise.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backend.exceptions import BookingError, DomainError, NotFound
+from backend.integrations import stripe_gateway
+from backend.integrations.stripe_gateway import (
+    INTENT_FINAL_STATUSES,
+    REFUND_FINAL_STATUSES,
+    Intent,
+)
+from backend.models import Booking, Payment, Session, StripeEvent, User
+from backend.services.bookings import (
+    PAYMENT_TRANSITIONS,
+    check_seats_available,
+    hold_cutoff,
+    lock_booking,
+    set_payment_status,
+    set_status,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = Booking.Status
+PaymentStatus = Booking.PaymentStatus
+Kind = Payment.Kind
+
+
+@dataclass(frozen=True)
+class IntentForClient:
+    """What the SPA needs to show Stripe's payment form."""
+
+    client_secret: str
+    payment_intent_id: str
+    amount: Decimal
+    currency: str
+    publishable_key: str
+
+
+# --- helpers (callers hold lock_booking unless stated) ----------------------------------------
+
+
+def _check_payable(booking: Booking) -> None:
+    if booking.payment_status == PaymentStatus.NOT_REQUIRED:
+        raise BookingError("This booking needs no payment.", code="payment_not_required")
+    if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
+        raise BookingError("This booking has already been paid.", code="already_paid")
+    if booking.status != Status.PENDING:
+        raise BookingError(f"A {booking.status} booking cannot be paid.", code="not_payable")
+    if booking.created_at < hold_cutoff():
+        raise BookingError("This booking's hold has expired; please book again.", code="expired")
+
+
+def _advance_payment_status(booking: Booking, new_status: str) -> bool:
+    """Moves payment_status forward if the table allows it; a stale move is ignored."""
+    if booking.payment_status == new_status:
+        return False
+    if new_status not in PAYMENT_TRANSITIONS.get(booking.payment_status, set()):
+        logger.info(
+            "booking %s: payment status %s stays (ignoring %s)",
+            booking.pk,
+            booking.payment_status,
+            new_status,
+        )
+        return False
+    set_payment_status(booking, new_status)
+    return True
+
+
+def _record_payment(
+    *, booking: Booking, kind: str, stripe_id: str, amount: Decimal, currency: str, status: str
+) -> Payment:
+    """Creates or updates the Payment row of one Stripe object; its status only moves forward."""
+    final_statuses = INTENT_FINAL_STATUSES if kind == Kind.CHARGE else REFUND_FINAL_STATUSES
+    payment = Payment.objects.filter(stripe_id=stripe_id).first()
+    if payment is None:
+        return Payment.objects.create(
+            booking=booking,
+            kind=kind,
+            stripe_id=stripe_id,
+            amount=amount,
+            currency=currency.upper(),
+            status=status,
+        )
+    if payment.status != status and payment.status not in final_statuses:
+        payment.status = status
+        payment.save(update_fields=["status", "updated_at"])
+    return payment
+
+
+def _record_intent(booking: Booking, intent: Intent) -> Payment:
+    return _record_payment(
+        booking=booking,
+        kind=Kind.CHARGE,
+        stripe_id=intent.id,
+        amount=stripe_gateway.from_minor_units(intent.amount, intent.currency),
+        currency=intent.currency,
+        status=intent.status,
+    )
+
+
+def _intent_matches_booking(booking: Booking, intent: Intent) -> bool:
+    expected_amount = stripe_gateway.to_minor_units(booking.amount, booking.currency)
+    return (
+        intent.metadata.get("booking_id") == str(booking.pk)
+        and intent.amount == expected_amount
+        and intent.currency == booking.currency.upper()
+    )
+
+
+def _seats_still_free(booking: Booking) -> bool:
+    """Can an expired or cancelled booking be revived for a payment that arrived late?"""
+    session = booking.session
+    if session.status != Session.Status.PUBLISHED or session.start_time <= timezone.now():
+        return False
+    # The user may have booked the same session again meanwhile (one active booking each).
+    if (
+        session.bookings.filter(user_id=booking.user_id, status__in=Booking.ACTIVE_STATUSES)
+        .exclude(pk=booking.pk)
+        .exists()
+    ):
+        return False
+    try:
+        check_seats_available(session=session, seats=booking.seats, exclude=booking)
+    except BookingError:
+        return False
+    return True
+
+
+def _refund_charge(*, booking: Booking, charge: Payment) -> Payment:
+    """Refunds a charge in full; marks the booking refunded once Stripe says it succeeded.
+
+    The idempotency key is the charge's own id: however often this runs for one charge (a retry
+    after a timeout, a replayed event), Stripe creates one refund.
+    """
+    refund = stripe_gateway.create_refund(
+        payment_intent_id=charge.stripe_id,
+        metadata={"booking_id": str(booking.pk)},
+        idempotency_key=f"sm-refund-{charge.stripe_id}",
+    )
+    refund_row = _record_payment(
+        booking=booking,
+        kind=Kind.REFUND,
+        stripe_id=refund.id,
+        amount=stripe_gateway.from_minor_units(refund.amount, refund.currency or charge.currency),
+        currency=refund.currency or charge.currency,
+        status=refund.status,
+    )
+    if refund.status == "succeeded":
+        _advance_payment_status(booking, PaymentStatus.REFUNDED)
+        booking.save(update_fields=["payment_status", "updated_at"])
+    elif refund.status in ("failed", "canceled"):
+        logger.error("refund %s for booking %s is %s", refund.id, booking.pk, refund.status)
+    return refund_row
+
+
+def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
+    if not _intent_matches_booking(booking, intent):
+        # Never confirm on a payment that is not exactly this booking's price.
+        logger.error(
+            "payment %s does not match booking %s (%s %s, metadata %s)",
+            intent.id,
+            booking.pk,
+            intent.amount,
+            intent.currency,
+            intent.metadata,
+        )
+        return "mismatch"
+    if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
+        # Already applied (client confirm and webhook both report it), or the refund came first.
+        # A second intent succeeding cannot happen (one open intent per booking at a time); if
+        # it ever does, support must see it.
+        if (
+            booking.payments.filter(kind=Kind.CHARGE, status="succeeded")
+            .exclude(stripe_id=intent.id)
+            .exists()
+        ):
+            logger.error("booking %s paid twice: %s also succeeded", booking.pk, intent.id)
+        return "already_applied"
+    if booking.payment_status == PaymentStatus.NOT_REQUIRED:
+        logger.error("payment %s for booking %s that needs no payment", intent.id, booking.pk)
+        return "mismatch"
+
+    now = timezone.now()
+    if booking.status == Status.PENDING and booking.created_at < hold_cutoff(now):
+        # Its hold ran out: its seats count as free, so it must compete for them again below.
+        set_status(booking, Status.EXPIRED)
+    _advance_payment_status(booking, PaymentStatus.PAID)
+    if booking.status == Status.CONFIRMED:
+        booking.save(update_fields=["status", "payment_status", "updated_at"])
+        return "paid"
+    if booking.status == Status.PENDING or _seats_still_free(booking):
+        # A revived booking (expired or cancelled meanwhile) gets its seats back: the session
+        # row lock held by the caller makes the seat check and the confirmation atomic.
+        set_status(booking, Status.CONFIRMED)
+        booking.confirmed_at = now
+        booking.cancelled_at = None
+        booking.save(
+            update_fields=["status", "payment_status", "confirmed_at", "cancelled_at", "updated_at"]
+        )
+        return "confirmed"
+    booking.save(update_fields=["status", "payment_status", "updated_at"])
+    _refund_charge(booking=booking, charge=charge)
+    return "refunded_no_seats"
+
+
+def _apply_intent(booking: Booking, intent: Intent, *, declined: bool = False) -> str:
+    """Records what Stripe says about an intent and moves the booking. Caller holds the lock."""
+    charge = _record_intent(booking, intent)
+    if intent.status == "succeeded":
+        return _apply_success(booking, intent, charge)
+    if intent.status == "canceled" or declined or intent.has_payment_error:
+        # The booking keeps its seats until the hold ends, so the user can try another card.
+        if _advance_payment_status(booking, PaymentStatus.FAILED):
+            booking.save(update_fields=["payment_status", "updated_at"])
+            return "failed"
+        return "already_applied"
+    return "pending"
+
+
+# --- create an intent -------------------------------------------------------------------------
+
+
+def _obtain_intent(booking: Booking) -> Intent:
+    """The booking's open intent from Stripe, or a new one. Holds no lock (network call)."""
+    open_charge = (
+        booking.payments.filter(kind=Kind.CHARGE)
+        .exclude(status__in=INTENT_FINAL_STATUSES)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if open_charge is not None:
+        return stripe_gateway.retrieve_payment_intent(open_charge.stripe_id)
+    # One key per attempt: a retry of this attempt returns the same intent; an attempt whose
+    # intent was cancelled is followed by a fresh one.
+    attempt = booking.payments.filter(kind=Kind.CHARGE, status="canceled").count() + 1
+    return stripe_gateway.create_payment_intent(
+        amount=stripe_gateway.to_minor_units(booking.amount, booking.currency),
+        currency=booking.currency,
+        metadata={
+            "booking_id": str(booking.pk),
+            "user_id": str(booking.user_id),
+            "session_id": str(booking.session_id),
+        },
+        idempotency_key=f"sm-booking-{booking.pk}-intent-{attempt}",
+    )
+
+
+def payment_create_intent(*, user: User, booking_id: int) -> IntentForClient:
+    """A PaymentIntent for the user's own pending, unpaid booking within its hold.
+
+    Stripe is called without holding any lock; the idempotency key makes concurrent or repeated
+    calls converge on one intent, and recording it is an upsert on its unique Stripe id.
+    """
+    stripe_gateway.ensure_configured()
+    booking = Booking.objects.select_related("session").filter(pk=booking_id, user=user).first()
+    if booking is None:
+        raise NotFound("Booking not found.")
+    _check_payable(booking)
+    stripe_gateway.to_minor_units(booking.amount, booking.currency)  # 400 before calling Stripe
+
+    # At most two rounds: the second only when the intent found turned out cancelled.
+    for _round in range(2):
+        intent = _obtain_intent(booking)
+        with transaction.atomic():
+            booking = lock_booking(booking_id=booking.pk)
+            _apply_intent(booking, intent)
+        if intent.status not in INTENT_FINAL_STATUSES:
+            _check_payable(booking)
+            return IntentForClient(
+                client_secret=intent.client_secret or "",
+                payment_intent_id=intent.id,
+                amount=booking.amount,
+                currency=booking.currency.upper(),
+                publishable_key=stripe_gateway.publishable_key(),
+            )
+        if intent.status == "succeeded":
+            raise BookingError("This booking has already been paid.", code="already_paid")
+    raise BookingError(
+        "The payment could not be started; please try again.", code="payment_not_started"
+    )
+
+
+# --- the client's "I paid" --------------------------------------------------------------------
+
+
+@transaction.atomic
+def _apply_intent_locked(*, booking_id: int, intent: Intent) -> Booking:
+    booking = lock_booking(booking_id=booking_id)
+    _apply_intent(booking, intent)
+    return booking
+
+
+def payment_confirm_from_client(*, user: User, payment_intent_id: str) -> Booking:
+    """Applies the intent's real status as Stripe reports it; the client's word is not used."""
+    stripe_gateway.ensure_configured()
+    booking_id = (
+        Payment.objects.filter(kind=Kind.CHARGE, stripe_id=payment_intent_id, booking__user=user)
+        .values_list("booking_id", flat=True)
+        .first()
+    )
+    if booking_id is None:
+        raise NotFound("Payment not found.")
+    intent = stripe_gateway.retrieve_payment_intent(payment_intent_id)
+    booking = _apply_intent_locked(booking_id=booking_id, intent=intent)
+    return booking
+
+
+# --- refunds ----------------------------------------------------------------------------------
 
 
 def payment_refund_booking(*, booking: Booking) -> None:
-    """Refunds a paid booking that was just cancelled. Caller holds the booking row lock."""
-    return None
+    """Refunds a paid booking that is being cancelled. Caller holds lock_booking.
+
+    Stripe is called inside the caller's transaction on purpose: if Stripe fails (502) or
+    refuses (400), the cancellation rolls back and nothing changes, so a booking is never
+    cancelled without its refund. The held lock makes this run once per cancellation, and the
+    idempotency key makes a retry after an ambiguous failure return the same refund. The price:
+    the session's row stays locked for the duration of the Stripe call (STRIPE_TIMEOUT_SECONDS).
+    """
+    if booking.payment_status != PaymentStatus.PAID:
+        return
+    charge = (
+        booking.payments.filter(kind=Kind.CHARGE, status="succeeded")
+        .order_by("created_at", "id")
+        .first()
+    )
+    if charge is None:
+        logger.error("booking %s is paid but has no successful charge on record", booking.pk)
+        raise BookingError(
+            "No successful payment is on record for this booking; please contact support.",
+            code="payment_record_missing",
+        )
+    _refund_charge(booking=booking, charge=charge)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def _booking_id_for_intent(intent_id: str | None, metadata: dict[str, Any]) -> int | None:
+    if intent_id:
+        booking_id = (
+            Payment.objects.filter(kind=Kind.CHARGE, stripe_id=intent_id)
+            .values_list("booking_id", flat=True)
+            .first()
+        )
+        if booking_id is not None:
+            return booking_id
+    # Our record may be missing (the intent was created but our commit failed): the metadata
+    # we sent says which booking it is for.
+    raw = str((metadata or {}).get("booking_id", ""))
+    return int(raw) if raw.isdigit() else None
+
+
+def _on_intent_succeeded(booking: Booking, data: dict[str, Any]) -> str:
+    return _apply_intent(booking, stripe_gateway.intent_from_payload(data))
+
+
+def _on_intent_failed(booking: Booking, data: dict[str, Any]) -> str:
+    return _apply_intent(booking, stripe_gateway.intent_from_payload(data), declined=True)
+
+
+def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
+    if booking.payment_status == PaymentStatus.NOT_REQUIRED:
+        logger.error("charge %s refunded for free booking %s", data.get("id"), booking.pk)
+        return "mismatch"
+    if not data.get("refunded"):
+        # Partial refunds are made by hand in Stripe's dashboard; the booking stays paid.
+        logger.warning(
+            "partial refund of charge %s (booking %s) ignored", data.get("id"), booking.pk
+        )
+        return "partial_refund_ignored"
+    currency = str(data.get("currency") or booking.currency)
+    refunds = (data.get("refunds") or {}).get("data") or []
+    for refund_data in refunds:
+        refund = stripe_gateway.refund_from_payload(refund_data)
+        _record_payment(
+            booking=booking,
+            kind=Kind.REFUND,
+            stripe_id=refund.id,
+            amount=stripe_gateway.from_minor_units(refund.amount, refund.currency or currency),
+            currency=refund.currency or currency,
+            status=refund.status,
+        )
+    if not refunds:
+        # The charge is fully refunded, so the refunds we requested have gone through.
+        for refund_row in booking.payments.filter(kind=Kind.REFUND).exclude(
+            status__in=REFUND_FINAL_STATUSES
+        ):
+            refund_row.status = "succeeded"
+            refund_row.save(update_fields=["status", "updated_at"])
+
+    if booking.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED):
+        # The refund overtook the success event: a refund proves the payment happened.
+        set_payment_status(booking, PaymentStatus.PAID)
+    changed = _advance_payment_status(booking, PaymentStatus.REFUNDED)
+    fields = ["payment_status", "updated_at"]
+    if booking.status in Booking.ACTIVE_STATUSES:
+        # Refunded from Stripe's dashboard: with the money back the seat is given up.
+        set_status(booking, Status.CANCELLED)
+        booking.cancelled_at = timezone.now()
+        fields += ["status", "cancelled_at"]
+        changed = True
+    booking.save(update_fields=fields)
+    return "refunded" if changed else "already_applied"
+
+
+WEBHOOK_HANDLERS = {
+    "payment_intent.succeeded": _on_intent_succeeded,
+    "payment_intent.payment_failed": _on_intent_failed,
+    "payment_intent.canceled": _on_intent_failed,
+    "charge.refunded": _on_charge_refunded,
+}
+
+
+def payment_handle_webhook(*, payload: bytes, signature: str | None) -> str:
+    """Verifies and applies one Stripe event; returns what happened (for logs and tests).
+
+    Redelivery and concurrent delivery of one event have one effect: the StripeEvent row is
+    inserted in the same transaction as the effect, and its unique event_id makes the second
+    insert fail (on PostgreSQL it waits for the first transaction, then fails) so the second
+    delivery changes nothing. Unknown event types are acknowledged and ignored.
+    """
+    event = stripe_gateway.verify_webhook(payload=payload, signature=signature)
+    event_id, event_type = event["id"], event["type"]
+    handler = WEBHOOK_HANDLERS.get(event_type)
+    if handler is None:
+        return "ignored"
+    if StripeEvent.objects.filter(event_id=event_id).exists():
+        return "duplicate"
+    data: dict[str, Any] = event["data"]["object"]
+    if event_type.startswith("payment_intent."):
+        intent_id = data.get("id")
+    else:
+        intent_id = data.get("payment_intent")
+        if isinstance(intent_id, dict):
+            intent_id = intent_id.get("id")
+    booking_id = _booking_id_for_intent(intent_id, data.get("metadata") or {})
+    if booking_id is None:
+        logger.info("stripe event %s (%s) is not about a booking", event_id, event_type)
+        return "ignored"
+
+    with transaction.atomic():
+        try:
+            booking = lock_booking(booking_id=booking_id)
+        except NotFound:
+            logger.warning("stripe event %s names unknown booking %s", event_id, booking_id)
+            return "ignored"
+        try:
+            with transaction.atomic():
+                StripeEvent.objects.create(event_id=event_id, type=event_type)
+        except IntegrityError:
+            return "duplicate"
+        try:
+            outcome = handler(booking, data)
+        except DomainError:
+            # Rolls back the event row too, so Stripe redelivers it later.
+            logger.warning("stripe event %s (%s) failed", event_id, event_type, exc_info=True)
+            raise
+    logger.info(
+        "stripe event %s (%s) for booking %s: %s", event_id, event_type, booking_id, outcome
+    )
+    return outcome

@@ -67,3 +67,20 @@ def user_client(user) -> APIClient:
 @pytest.fixture
 def creator_client(creator) -> APIClient:
     return auth_client(creator)
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """A Stripe stand-in on 127.0.0.1 (backend/tests/fake_stripe.py), with keys pointing at it."""
+    from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
+
+    server = FakeStripe().start()
+    settings.STRIPE_SECRET_KEY = API_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = server.base_url
+    # Short enough that a stalled Stripe fails a test quickly; no retries unless a test asks.
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    yield server
+    server.stop()

@@ -1,0 +1,271 @@
+"""Everything that talks to Stripe, and the only module that imports `stripe`.
+
+Services call these functions with plain values and get plain dataclasses back; Stripe's
+exceptions never leave this module. They become domain errors:
+
+- a declined card or an invalid request: ValidationFailed (400) with Stripe's message;
+- Stripe down, timing out, answering 5xx or refusing our credentials: IntegrationUnavailable (502);
+- no STRIPE_SECRET_KEY (or no STRIPE_WEBHOOK_SECRET for webhooks): IntegrationNotConfigured (503).
+
+`STRIPE_API_BASE`, when set, replaces https://api.stripe.com, so tests and offline development
+can point the real client at a stand-in on loopback.
+"""
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+NOT_CONFIGURED_MESSAGE = "payments are not configured"
+
+# https://docs.stripe.com/currencies#zero-decimal: the amount is sent as is (1500 JPY -> 1500).
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+# https://docs.stripe.com/currencies#three-decimal: thousandths, last digit 0. Our amounts have
+# two decimal places, so x1000 always ends in 0.
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+# PaymentIntent statuses after which the intent can no longer take a payment.
+INTENT_FINAL_STATUSES = frozenset({"succeeded", "canceled"})
+REFUND_FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def minor_unit_exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """25.00 USD -> 2500, 1500 JPY -> 1500. An amount the currency cannot express is a 400."""
+    scaled = Decimal(amount).scaleb(minor_unit_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValidationFailed(
+            f"{amount} {currency.upper()} cannot be charged: {currency.upper()} has "
+            f"{minor_unit_exponent(currency)} decimal places.",
+            code="invalid_amount",
+        )
+    return int(scaled)
+
+
+def from_minor_units(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-minor_unit_exponent(currency)).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The part of a Stripe PaymentIntent this project relies on."""
+
+    id: str
+    status: str
+    amount: int  # minor units, as Stripe holds it
+    currency: str  # upper case, as we store it
+    client_secret: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Stripe's last_payment_error is set when the latest attempt was declined.
+    has_payment_error: bool = False
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    payment_intent: str | None
+
+
+def intent_from_payload(data: Mapping[str, Any]) -> Intent:
+    """Reads a PaymentIntent from an API answer or a webhook event's `data.object`."""
+    return Intent(
+        id=str(data["id"]),
+        status=str(data.get("status") or ""),
+        amount=int(data.get("amount") or 0),
+        currency=str(data.get("currency") or "").upper(),
+        client_secret=data.get("client_secret"),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        has_payment_error=bool(data.get("last_payment_error")),
+    )
+
+
+def refund_from_payload(data: Mapping[str, Any]) -> Refund:
+    payment_intent = data.get("payment_intent")
+    if isinstance(payment_intent, Mapping):  # expanded
+        payment_intent = payment_intent.get("id")
+    return Refund(
+        id=str(data["id"]),
+        status=str(data.get("status") or ""),
+        amount=int(data.get("amount") or 0),
+        currency=str(data.get("currency") or "").upper(),
+        payment_intent=payment_intent,
+    )
+
+
+def is_configured() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def publishable_key() -> str:
+    return settings.STRIPE_PUBLISHABLE_KEY
+
+
+def ensure_configured() -> None:
+    if not is_configured():
+        raise IntegrationNotConfigured(NOT_CONFIGURED_MESSAGE, code="payments_not_configured")
+
+
+@lru_cache(maxsize=4)
+def _client_for(
+    api_key: str, api_base: str, timeout: float, max_network_retries: int
+) -> stripe.StripeClient:
+    # One client (and one pooled HTTP session per thread) per configuration; tests that change
+    # the settings get a fresh one.
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=max_network_retries,
+        # (connect, read) seconds: the default is 80 s, far too long to keep a request waiting.
+        http_client=stripe.RequestsClient(timeout=(min(timeout, 5.0), timeout)),
+    )
+
+
+def get_client() -> stripe.StripeClient:
+    ensure_configured()
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE.rstrip("/"),
+        float(settings.STRIPE_TIMEOUT_SECONDS),
+        int(settings.STRIPE_MAX_NETWORK_RETRIES),
+    )
+
+
+def _translate(error: stripe.StripeError, action: str) -> Exception:
+    """Turns a Stripe exception into the domain error the API answers with."""
+    if isinstance(error, stripe.CardError | stripe.InvalidRequestError):
+        logger.info("stripe refused to %s: %s", action, error.user_message)
+        return ValidationFailed(
+            error.user_message or "The payment provider rejected the request.",
+            code="payment_rejected",
+        )
+    if isinstance(error, stripe.APIConnectionError):
+        logger.warning("stripe unreachable while trying to %s: %s", action, error)
+    else:
+        # 5xx, rate limits, a bad key, an idempotency clash: not the client's fault.
+        logger.error(
+            "stripe failed to %s: %s %s", action, error.__class__.__name__, error.user_message
+        )
+    return IntegrationUnavailable(
+        "The payment provider is unavailable; please try again in a moment.",
+        code="payment_provider_unavailable",
+    )
+
+
+def create_payment_intent(
+    *,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> Intent:
+    """Creates a PaymentIntent for `amount` minor units. The same key returns the same intent."""
+    client = get_client()
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "metadata": metadata,
+    }
+    try:
+        intent = client.v1.payment_intents.create(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as error:
+        raise _translate(error, "create a payment intent") from error
+    return intent_from_payload(intent.to_dict())
+
+
+def retrieve_payment_intent(intent_id: str) -> Intent:
+    client = get_client()
+    try:
+        intent = client.v1.payment_intents.retrieve(intent_id)
+    except stripe.StripeError as error:
+        raise _translate(error, "retrieve a payment intent") from error
+    return intent_from_payload(intent.to_dict())
+
+
+def create_refund(
+    *, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
+) -> Refund:
+    """Refunds the whole of a PaymentIntent's charge. The same key returns the same refund."""
+    client = get_client()
+    try:
+        refund = client.v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as error:
+        raise _translate(error, "refund a payment") from error
+    return refund_from_payload(refund.to_dict())
+
+
+def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Checks the Stripe-Signature header against the raw body; returns the event as a dict.
+
+    A missing, wrong or stale (older than Stripe's 5-minute tolerance) signature is a 400.
+    """
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise IntegrationNotConfigured(NOT_CONFIGURED_MESSAGE, code="payments_not_configured")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except stripe.SignatureVerificationError as error:
+        logger.warning("stripe webhook with a bad signature: %s", error.user_message)
+        raise ValidationFailed("Invalid Stripe signature.", code="invalid_signature") from error
+    except UnicodeDecodeError as error:
+        raise ValidationFailed("The payload is not UTF-8.", code="invalid_payload") from error
+    try:
+        event = json.loads(payload)
+    except ValueError as error:
+        raise ValidationFailed("The payload is not JSON.", code="invalid_payload") from error
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(event.get("data"), dict)
+        or not isinstance(event["data"].get("object"), dict)
+    ):
+        raise ValidationFailed("The payload is not a Stripe event.", code="invalid_payload")
+    return event

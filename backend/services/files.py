@@ -1,0 +1,288 @@
+"""Uploads: avatars and session images, validated, re-encoded, owned and deletable.
+
+An accepted upload is an image that Pillow decodes as JPEG, PNG or WebP (the bytes decide, not
+the file name or the declared content type), of sane dimensions, re-encoded from its pixels
+only: EXIF (GPS), comments, ICC/XMP chunks and anything appended after the image data (a zip, an
+HTML page) never reach storage. Objects get random keys, so a name can never be guessed, reused
+or made to overwrite someone else's object.
+
+Every object in storage has a StoredFile row naming its owner. The object is written first and
+the row second; when the row cannot be written the object is deleted again, and when storage is
+down nothing is written at all (StorageUnavailable, 503).
+"""
+
+import io
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from backend.exceptions import NotFound, PayloadTooLarge, StorageUnavailable, ValidationFailed
+from backend.integrations.storage import delete_object, save_object
+from backend.models import Session, StoredFile, User
+
+logger = logging.getLogger(__name__)
+
+Purpose = StoredFile.Purpose
+
+# Pillow plugins allowed to decode an upload. MPO is how Pillow names the multi-picture JPEGs
+# many phones write; it is opened by the JPEG plugin.
+DECODE_FORMATS = ("JPEG", "PNG", "WEBP")
+JPEG_FORMATS = {"JPEG", "MPO"}
+# No camera or screen produces a side longer than this; a longer one is a decompression bomb
+# or a mistake.
+MAX_SIDE_PX = 10_000
+# Pixels actually decoded (after JPEG's cheap downscaled decoding): bounds the memory one
+# upload can take, about 100 MB as RGBA.
+MAX_DECODED_PIXELS = 25_000_000
+# Multipart boundaries, headers and the small form fields around the file.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """What an accepted image is re-encoded to, per purpose."""
+
+    pillow_format: str
+    extension: str
+    content_type: str
+    max_side: int
+    keeps_alpha: bool
+
+
+RENDITIONS: dict[str, Rendition] = {
+    Purpose.AVATAR: Rendition("WEBP", "webp", "image/webp", max_side=512, keeps_alpha=True),
+    Purpose.SESSION_IMAGE: Rendition("JPEG", "jpg", "image/jpeg", max_side=2048, keeps_alpha=False),
+}
+
+
+def upload_max_bytes() -> int:
+    return settings.UPLOAD_MAX_MB * 1024 * 1024
+
+
+def upload_max_request_bytes() -> int:
+    """The largest request body worth parsing: the file limit plus multipart overhead."""
+    return upload_max_bytes() + MULTIPART_OVERHEAD_BYTES
+
+
+def too_large_error() -> PayloadTooLarge:
+    return PayloadTooLarge(f"The file is larger than {settings.UPLOAD_MAX_MB} MB.")
+
+
+def _read_limited(upload: UploadedFile) -> bytes:
+    """The upload's bytes, refusing oversize files from the size Django counted while
+    receiving them, before reading them into memory."""
+    limit = upload_max_bytes()
+    if upload.size is not None and upload.size > limit:
+        raise too_large_error()
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise too_large_error()
+    if not data:
+        raise ValidationFailed("The file is empty.", code="empty_file")
+    return data
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in image.info
+
+
+def _to_output_mode(image: Image.Image, rendition: Rendition) -> Image.Image:
+    if _has_alpha(image):
+        rgba = image.convert("RGBA")
+        if rendition.keeps_alpha:
+            return rgba
+        # JPEG has no alpha: transparent areas become white, not black.
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
+    """Decodes `data` as JPEG/PNG/WebP and returns it re-encoded per `rendition`.
+
+    Raises ValidationFailed (400) for anything else: not an image, another format (SVG, GIF,
+    HTML), truncated data, a decompression bomb, absurd dimensions.
+    """
+    not_an_image = ValidationFailed("Upload a JPEG, PNG or WebP image.", code="invalid_image")
+    too_many_pixels = ValidationFailed("The image has too many pixels.", code="image_too_large")
+    try:
+        # Pillow raises DecompressionBombError here beyond twice Image.MAX_IMAGE_PIXELS, from
+        # the header alone; below that it only warns, so the limits are checked again below.
+        with Image.open(io.BytesIO(data), formats=DECODE_FORMATS) as image:
+            width, height = image.size
+            if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
+                raise ValidationFailed(
+                    f"The image is {width}x{height} pixels; at most "
+                    f"{MAX_SIDE_PX}x{MAX_SIDE_PX} is accepted.",
+                    code="image_too_large",
+                )
+            if width * height > Image.MAX_IMAGE_PIXELS:
+                raise too_many_pixels
+            if image.format in JPEG_FORMATS:
+                # Decode a JPEG at 1/2, 1/4 or 1/8 scale when that still covers the output.
+                image.draft(None, (rendition.max_side, rendition.max_side))
+            if image.width * image.height > MAX_DECODED_PIXELS:
+                raise ValidationFailed(
+                    f"The image has more than {MAX_DECODED_PIXELS:,} pixels.",
+                    code="image_too_large",
+                )
+            image.load()
+            # Apply the camera's orientation before the EXIF that carries it is dropped.
+            oriented = ImageOps.exif_transpose(image)
+            clean = _to_output_mode(oriented, rendition)
+    except Image.DecompressionBombError as error:
+        raise too_many_pixels from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        # UnidentifiedImageError: not one of DECODE_FORMATS; the others: corrupt or truncated
+        # data found while decoding.
+        raise not_an_image from error
+
+    # Only pixels go out: no EXIF, comment, ICC profile, XMP or text chunks are carried over
+    # from the source (Pillow would write some of them, e.g. a JPEG comment, from `info`).
+    clean.info = {}
+    clean.thumbnail((rendition.max_side, rendition.max_side), Image.Resampling.LANCZOS)
+    output = io.BytesIO()
+    if rendition.pillow_format == "JPEG":
+        clean.save(output, "JPEG", quality=85, optimize=True, progressive=True)
+    else:
+        clean.save(output, rendition.pillow_format, quality=85, method=4)
+    return output.getvalue()
+
+
+def _new_key(*, rendition: Rendition, purpose: str, session_id: int | None) -> str:
+    if purpose == Purpose.SESSION_IMAGE:
+        return f"sessions/{session_id}/{uuid.uuid4()}.{rendition.extension}"
+    return f"avatars/{uuid.uuid4()}.{rendition.extension}"
+
+
+def _delete_quietly(key: str) -> None:
+    try:
+        delete_object(key=key)
+    except StorageUnavailable:
+        logger.error("orphaned object %s left in storage (no StoredFile row)", key)
+
+
+def _discard_replaced(*, owner_id: int, key: str) -> None:
+    """After the replacement committed: delete the previous object, then its row.
+
+    Only objects this API stored for the same owner are deleted (a key set by hand in the admin
+    or by demo data may be shared). If storage fails the row stays, so the owner (DELETE
+    /api/storage/delete/) or a clean-up can finish the job.
+    """
+    if not StoredFile.objects.filter(owner_id=owner_id, key=key).exists():
+        return
+    try:
+        delete_object(key=key)
+    except StorageUnavailable:
+        logger.warning("replaced object %s not deleted; its StoredFile row is kept", key)
+        return
+    StoredFile.objects.filter(owner_id=owner_id, key=key).delete()
+
+
+def _record_avatar(*, owner: User, stored: StoredFile) -> str:
+    # The user row lock orders concurrent avatar uploads: each replaces the one before it.
+    locked = User.objects.select_for_update().get(pk=owner.pk)
+    previous = locked.avatar.name
+    stored.save()
+    User.objects.filter(pk=owner.pk).update(avatar=stored.key)
+    owner.avatar = stored.key
+    return previous
+
+
+def _record_session_image(*, owner: User, stored: StoredFile) -> str:
+    # Locked and checked again: the session may have changed hands or gone since the pre-check.
+    session = (
+        Session.objects.select_for_update().filter(pk=stored.session_id, creator=owner).first()
+    )
+    if session is None:
+        raise NotFound("Session not found.")
+    previous = session.image.name
+    stored.save()
+    Session.objects.filter(pk=session.pk).update(image=stored.key, updated_at=timezone.now())
+    return previous
+
+
+def file_upload(
+    *, owner: User, purpose: str, upload: UploadedFile, session_id: int | None = None
+) -> StoredFile:
+    """Validates, re-encodes and stores an image, and makes it the owner's avatar or the
+    session's image, replacing (and deleting) the previous one.
+
+    Call it outside any transaction: the object is written to storage before the database
+    rows, and an outer rollback would leave that object behind.
+    """
+    rendition = RENDITIONS.get(purpose)
+    if rendition is None:
+        raise ValidationFailed(
+            "purpose must be 'avatar' or 'session_image'.", code="invalid_purpose"
+        )
+    if purpose == Purpose.SESSION_IMAGE:
+        if session_id is None:
+            raise ValidationFailed(
+                "session_id is required for a session image.", code="session_required"
+            )
+        # Before decoding anything: someone else's session is a 404, as if it did not exist.
+        if not Session.objects.filter(pk=session_id, creator=owner).exists():
+            raise NotFound("Session not found.")
+    elif session_id is not None:
+        raise ValidationFailed(
+            "session_id applies only to session images.", code="session_not_allowed"
+        )
+
+    content = image_reencode(data=_read_limited(upload), rendition=rendition)
+    key = save_object(
+        key=_new_key(rendition=rendition, purpose=purpose, session_id=session_id),
+        content=content,
+        content_type=rendition.content_type,
+    )
+    stored = StoredFile(
+        owner=owner,
+        key=key,
+        purpose=purpose,
+        session_id=session_id if purpose == Purpose.SESSION_IMAGE else None,
+        size=len(content),
+        content_type=rendition.content_type,
+    )
+    try:
+        with transaction.atomic():
+            if purpose == Purpose.AVATAR:
+                previous = _record_avatar(owner=owner, stored=stored)
+            else:
+                previous = _record_session_image(owner=owner, stored=stored)
+            if previous and previous != key:
+                # robust: callbacks run when the atomic block exits, still inside this try; a
+                # failure there must be logged, not undo an upload that has committed.
+                transaction.on_commit(
+                    lambda: _discard_replaced(owner_id=owner.pk, key=previous), robust=True
+                )
+    except BaseException:
+        # No row, no object: the upload left nothing behind.
+        _delete_quietly(key)
+        raise
+    return stored
+
+
+def file_delete(*, owner: User, key: str) -> None:
+    """Deletes one of the owner's objects and clears the avatar or session image using it.
+
+    Someone else's key, or an unknown one, is a 404 and changes nothing. The object goes first:
+    when storage is down (503) the row and the reference stay as they were, and a retry works
+    (deleting a missing object is not an error).
+    """
+    if not StoredFile.objects.filter(owner=owner, key=key).exists():
+        raise NotFound("File not found.")
+    delete_object(key=key)
+    with transaction.atomic():
+        User.objects.filter(pk=owner.pk, avatar=key).update(avatar="")
+        Session.objects.filter(creator=owner, image=key).update(image="", updated_at=timezone.now())
+        StoredFile.objects.filter(owner=owner, key=key).delete()
+    if owner.avatar.name == key:
+        owner.avatar = ""

@@ -1,0 +1,155 @@
+"""Booking emails, sent through Django's mail API after the booking's transaction commits.
+
+Each `notify_*` function is called inside the service's transaction. It renders the message at
+once (the booking and its session are loaded and locked there) and hands the sending to
+`transaction.on_commit`, so nobody is told about a booking that was rolled back, and a mail
+server that is down or slow never breaks or undoes a booking: the failure is logged, the
+booking stands.
+
+Who hears what:
+- the user: booked (free sessions are confirmed at once, paid ones wait for payment),
+  confirmed (by the creator, or by the payment service after a payment), cancelled;
+- the creator: a new booking, a cancellation by the user (a creator who cancels is not
+  told about their own action).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from backend.models import Booking, User
+
+logger = logging.getLogger(__name__)
+
+SITE_NAME = "Sessions Marketplace"
+
+
+@dataclass(frozen=True)
+class Email:
+    kind: str
+    booking_id: int
+    to: str
+    subject: str
+    body: str
+
+
+def _display_name(user: User) -> str:
+    return user.get_full_name() or user.username
+
+
+def _when(booking: Booking) -> str:
+    session = booking.session
+    start = session.start_time.strftime("%Y-%m-%d %H:%M")
+    end = session.end_time.strftime("%H:%M")
+    return f"{start}-{end} UTC"
+
+
+def _summary(booking: Booking) -> str:
+    return (
+        f"Session: {booking.session.title}\n"
+        f"When: {_when(booking)}\n"
+        f"Seats: {booking.seats}\n"
+        f"Amount: {booking.amount} {booking.currency}\n"
+        f"Booking: #{booking.pk} ({booking.status}, payment {booking.payment_status})\n"
+    )
+
+
+def _send(email: Email) -> None:
+    try:
+        send_mail(email.subject, email.body, None, [email.to], fail_silently=False)
+    except Exception:
+        # Any backend error (SMTP down, refused recipient, timeout): log, never re-raise.
+        logger.exception(
+            "booking email %s for booking %s to %s failed", email.kind, email.booking_id, email.to
+        )
+
+
+def _queue(email: Email | None) -> None:
+    if email is None:
+        return
+    transaction.on_commit(lambda: _send(email))
+
+
+def _email(kind: str, booking: Booking, recipient: User, subject: str, body: str) -> Email | None:
+    if not recipient.email:
+        logger.info("booking email %s for booking %s skipped: no address", kind, booking.pk)
+        return None
+    footer = f"\n-- \n{SITE_NAME}\n"
+    return Email(
+        kind=kind,
+        booking_id=booking.pk,
+        to=recipient.email,
+        # A header cannot hold a line break (Django refuses it): titles are user input.
+        subject=" ".join(f"[{SITE_NAME}] {subject}".split()),
+        body=f"Hello {_display_name(recipient)},\n\n{body}\n{_summary(booking)}{footer}",
+    )
+
+
+def notify_booking_created(*, booking: Booking) -> None:
+    session = booking.session
+    if booking.status == Booking.Status.CONFIRMED:
+        user_body = "Your booking is confirmed. See you there!"
+        subject = f"Booking confirmed: {session.title}"
+    else:
+        minutes = settings.BOOKING_HOLD_MINUTES
+        user_body = (
+            f"Your seats are held for {minutes} minutes. Complete the payment to confirm "
+            "the booking; unpaid holds expire."
+        )
+        subject = f"Booking received: {session.title}"
+    _queue(_email("booked", booking, booking.user, subject, user_body))
+    _queue(
+        _email(
+            "creator_new_booking",
+            booking,
+            session.creator,
+            f"New booking: {session.title}",
+            f"{_display_name(booking.user)} booked {booking.seats} seat(s)."
+            + ("" if booking.status == Booking.Status.CONFIRMED else " Awaiting payment."),
+        )
+    )
+
+
+def notify_booking_confirmed(*, booking: Booking) -> None:
+    """Also for the payment service, once a payment has confirmed a booking."""
+    _queue(
+        _email(
+            "confirmed",
+            booking,
+            booking.user,
+            f"Booking confirmed: {booking.session.title}",
+            "Your booking is confirmed. See you there!",
+        )
+    )
+
+
+def notify_booking_cancelled(*, booking: Booking, by_creator: bool) -> None:
+    session = booking.session
+    who = "The session's host" if by_creator else "You"
+    refund = (
+        " Your payment is being refunded."
+        if booking.payment_status in (Booking.PaymentStatus.PAID, Booking.PaymentStatus.REFUNDED)
+        else ""
+    )
+    _queue(
+        _email(
+            "cancelled",
+            booking,
+            booking.user,
+            f"Booking cancelled: {session.title}",
+            f"{who} cancelled this booking.{refund}",
+        )
+    )
+    if not by_creator:
+        _queue(
+            _email(
+                "creator_cancellation",
+                booking,
+                session.creator,
+                f"Booking cancelled: {session.title}",
+                f"{_display_name(booking.user)} cancelled {booking.seats} seat(s).",
+            )
+        )

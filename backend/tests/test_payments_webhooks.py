@@ -1,0 +1,409 @@
+"""POST /api/payment/webhook/: signed events, exactly-once effects, out-of-order delivery."""
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import stripe
+from django.db import connection
+from rest_framework.test import APIClient
+
+from backend.models import Booking, Payment, StripeEvent
+from backend.services.bookings import booking_cancel
+from backend.tests.factories import SessionFactory, UserFactory
+from backend.tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
+from backend.tests.payments_support import (
+    age_booking,
+    book,
+    booking_state,
+    deliver,
+    start_payment,
+)
+
+pytestmark = pytest.mark.django_db
+
+signed_event = FakeStripe.signed_event
+
+
+def test_success_event_confirms_and_marks_paid(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_1")
+
+    response = deliver(api_client, payload, signature)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "outcome": "confirmed"}
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert booking.confirmed_at is not None
+    assert Payment.objects.get(stripe_id=intent["id"]).status == "succeeded"
+    assert list(StripeEvent.objects.values_list("event_id", "type")) == [
+        ("evt_1", "payment_intent.succeeded")
+    ]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["wrong_secret", "changed_body", "stale", "no_header", "garbage_header"],
+)
+def test_bad_signature_is_400_and_changes_nothing(fake_stripe, api_client, user, tamper):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    before = booking_state(booking)
+    kwargs = {}
+    if tamper == "wrong_secret":
+        kwargs["secret"] = "whsec_someone_else"
+    if tamper == "stale":
+        kwargs["timestamp"] = int(time.time()) - 301
+    payload, signature = signed_event("payment_intent.succeeded", intent, **kwargs)
+    if tamper == "changed_body":
+        payload = payload.replace(b'"amount": 2500', b'"amount": 2600')
+    if tamper == "no_header":
+        signature = None
+    if tamper == "garbage_header":
+        signature = "nonsense"
+
+    response = deliver(api_client, payload, signature)
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid Stripe signature.", "code": "invalid_signature"}
+    assert booking_state(booking) == before
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"id": "evt_1"}', b"\xff\xfe"])
+def test_signed_garbage_is_400(fake_stripe, api_client, payload):
+    signature = stripe.WebhookSignature.generate_signature_header(
+        payload.decode("latin-1"), WEBHOOK_SECRET
+    )
+    response = deliver(api_client, payload, signature)
+    assert response.status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_unknown_event_type_is_acknowledged_and_ignored(fake_stripe, api_client):
+    payload, signature = signed_event("customer.created", {"id": "cus_1", "object": "customer"})
+
+    response = deliver(api_client, payload, signature)
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
+    assert StripeEvent.objects.count() == 0
+
+
+def test_event_for_an_intent_that_is_not_ours_is_ignored(fake_stripe, api_client):
+    intent = {"id": "pi_other", "object": "payment_intent", "amount": 100, "currency": "usd",
+              "status": "succeeded", "metadata": {}}  # fmt: skip
+    payload, signature = signed_event("payment_intent.succeeded", intent)
+
+    response = deliver(api_client, payload, signature)
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
+
+
+def test_intent_we_never_recorded_is_found_by_its_metadata(fake_stripe, api_client, user):
+    # The intent was created at Stripe but our commit never happened.
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    Payment.objects.all().delete()
+    intent = fake_stripe.succeed(intent_id)
+
+    response = deliver(api_client, *signed_event("payment_intent.succeeded", intent))
+
+    assert response.json()["outcome"] == "confirmed"
+    assert Payment.objects.get(booking=booking).stripe_id == intent_id
+
+
+def test_replayed_event_has_no_second_effect(fake_stripe, api_client, user):
+    # Capacity 1 and a late payment: the first delivery refunds, a replay must not refund again.
+    session = SessionFactory(capacity=1)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    age_booking(booking)
+    book(UserFactory(), session)
+    payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_late")
+
+    first = deliver(api_client, payload, signature)
+    after_first = booking_state(booking)
+    second = deliver(api_client, payload, signature)
+
+    assert first.json()["outcome"] == "refunded_no_seats"
+    assert second.json() == {"received": True, "outcome": "duplicate"}
+    assert booking_state(booking) == after_first
+    assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == 1
+    assert StripeEvent.objects.count() == 1
+
+
+def test_success_with_the_wrong_amount_does_not_confirm(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    for field, value in [("amount", 100), ("currency", "eur")]:
+        tampered = {**intent, field: value}
+        response = deliver(api_client, *signed_event("payment_intent.succeeded", tampered))
+        assert response.json()["outcome"] == "mismatch"
+    tampered = {**intent, "metadata": {**intent["metadata"], "booking_id": "0"}}
+    response = deliver(api_client, *signed_event("payment_intent.succeeded", tampered))
+    assert response.json()["outcome"] == "mismatch"
+
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("pending", "unpaid")
+
+
+# --- out of order ------------------------------------------------------------------------------
+
+
+def test_failure_delivered_after_success_does_not_undo_it(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    declined = fake_stripe.decline(intent_id)
+    succeeded = fake_stripe.succeed(intent_id)
+
+    deliver(api_client, *signed_event("payment_intent.succeeded", succeeded))
+    late = deliver(api_client, *signed_event("payment_intent.payment_failed", declined))
+
+    assert late.json()["outcome"] == "already_applied"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert Payment.objects.get(stripe_id=intent_id).status == "succeeded"
+
+
+def test_failure_then_success_ends_paid(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+
+    failed = deliver(api_client, *signed_event("payment_intent.payment_failed",
+                                               fake_stripe.decline(intent_id)))  # fmt: skip
+    booking.refresh_from_db()
+    assert (failed.json()["outcome"], booking.status, booking.payment_status) == (
+        "failed",
+        "pending",
+        "failed",
+    )
+    deliver(api_client, *signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id)))
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+
+
+def test_cancelled_intent_marks_the_payment_failed(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.cancel(start_payment(user, booking))
+
+    response = deliver(api_client, *signed_event("payment_intent.canceled", intent))
+
+    assert response.json()["outcome"] == "failed"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("pending", "failed")
+
+
+def test_refund_delivered_before_the_success_ends_refunded(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    succeeded = fake_stripe.succeed(intent_id)
+
+    refunded = deliver(api_client, *signed_event("charge.refunded",
+                                                 fake_stripe.charge_for(intent_id)))  # fmt: skip
+    late = deliver(api_client, *signed_event("payment_intent.succeeded", succeeded))
+
+    assert (refunded.json()["outcome"], late.json()["outcome"]) == ("refunded", "already_applied")
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
+    assert fake_stripe.requests_to("POST", "/v1/refunds") == []
+
+
+def test_refund_from_the_dashboard_cancels_a_confirmed_booking(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    deliver(api_client, *signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id)))
+
+    response = deliver(api_client, *signed_event("charge.refunded",
+                                                 fake_stripe.charge_for(intent_id)))  # fmt: skip
+
+    assert response.json()["outcome"] == "refunded"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
+    assert booking.cancelled_at is not None
+
+
+def test_partial_refund_leaves_the_booking_paid(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    deliver(api_client, *signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id)))
+    charge = fake_stripe.charge_for(intent_id, refunded=False)
+
+    response = deliver(api_client, *signed_event("charge.refunded", charge))
+
+    assert response.json()["outcome"] == "partial_refund_ignored"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+
+
+# --- success after the hold ended --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["lazily_expired", "marked_expired", "cancelled"])
+def test_late_success_confirms_when_seats_are_free(fake_stripe, api_client, user, how):
+    session = SessionFactory(capacity=2)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    if how == "cancelled":
+        booking_cancel(booking_id=booking.pk, actor=user)
+    else:
+        age_booking(booking)
+        if how == "marked_expired":
+            Booking.objects.filter(pk=booking.pk).update(status="expired")
+    book(UserFactory(), session)  # one seat of two taken by someone else
+
+    response = deliver(api_client, *signed_event("payment_intent.succeeded", intent))
+
+    assert response.json()["outcome"] == "confirmed"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert booking.cancelled_at is None
+    assert fake_stripe.requests_to("POST", "/v1/refunds") == []
+
+
+@pytest.mark.parametrize("how", ["sold_out", "rebooked", "session_cancelled"])
+def test_late_success_is_refunded_when_it_cannot_be_confirmed(fake_stripe, api_client, user, how):
+    session = SessionFactory(capacity=1)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    age_booking(booking)
+    if how == "sold_out":
+        book(UserFactory(), session)
+    elif how == "rebooked":
+        Booking.objects.filter(pk=booking.pk).update(status="expired")
+        book(user, session)
+    else:
+        session.status = "cancelled"
+        session.save()
+
+    response = deliver(api_client, *signed_event("payment_intent.succeeded", intent))
+
+    assert response.json()["outcome"] == "refunded_no_seats"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("expired", "refunded")
+    (refund_request,) = fake_stripe.requests_to("POST", "/v1/refunds")
+    assert refund_request.params["payment_intent"] == intent["id"]
+    assert refund_request.idempotency_key == f"sm-refund-{intent['id']}"
+    refund = Payment.objects.get(booking=booking, kind="refund")
+    assert (refund.amount, refund.currency, refund.status) == (Decimal("25.00"), "USD", "succeeded")
+    assert session.bookings.filter(status__in=["pending", "confirmed"]).count() == (
+        0 if how == "session_cancelled" else 1
+    )
+
+
+def test_late_success_whose_refund_fails_is_502_and_redelivered(fake_stripe, api_client, user):
+    session = SessionFactory(capacity=1)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    age_booking(booking)
+    book(UserFactory(), session)
+    before = booking_state(booking)
+    payload, signature = signed_event("payment_intent.succeeded", intent)
+    fake_stripe.fail_next("/v1/refunds", status=500)
+
+    failed = deliver(api_client, payload, signature)
+
+    assert failed.status_code == 502
+    assert booking_state(booking) == before  # no event row: Stripe will deliver it again
+    retried = deliver(api_client, payload, signature)
+    assert retried.json()["outcome"] == "refunded_no_seats"
+    booking.refresh_from_db()
+    assert booking.payment_status == "refunded"
+    assert fake_stripe.refund_count == 1
+
+
+def test_pending_refund_is_settled_by_charge_refunded(fake_stripe, api_client, user):
+    session = SessionFactory(capacity=1)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    age_booking(booking)
+    book(UserFactory(), session)
+    fake_stripe.set_refund_status("pending")
+
+    deliver(api_client, *signed_event("payment_intent.succeeded", intent))
+    booking.refresh_from_db()
+    assert booking.payment_status == "paid"
+    assert Payment.objects.get(booking=booking, kind="refund").status == "pending"
+
+    response = deliver(api_client, *signed_event("charge.refunded",
+                                                 fake_stripe.charge_for(intent["id"])))  # fmt: skip
+
+    assert response.json()["outcome"] == "refunded"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("expired", "refunded")
+    assert Payment.objects.get(booking=booking, kind="refund").status == "succeeded"
+
+
+# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_same_event_delivered_20_times_at_once_has_one_effect(fake_stripe, user):
+    # The effect with a side effect at Stripe: a late payment that must be refunded exactly once.
+    session = SessionFactory(capacity=1)
+    booking = book(user, session)
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    age_booking(booking)
+    book(UserFactory(), session)
+    payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_twenty")
+    deliveries = 20
+    barrier = threading.Barrier(deliveries)
+    results: list[tuple[int, str]] = []
+    results_lock = threading.Lock()
+
+    def deliver_once():
+        try:
+            barrier.wait(timeout=10)
+            response = deliver(APIClient(), payload, signature)
+            with results_lock:
+                results.append((response.status_code, response.json().get("outcome", "")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(deliveries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == sorted(
+        [(200, "refunded_no_seats")] + [(200, "duplicate")] * (deliveries - 1)
+    )
+    assert StripeEvent.objects.filter(event_id="evt_twenty").count() == 1
+    assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == 1
+    assert Payment.objects.filter(booking=booking, kind="refund").count() == 1
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("expired", "refunded")
+
+
+def test_webhook_needs_no_csrf_token_and_no_jwt(fake_stripe, user):
+    booking = book(user, SessionFactory())
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    client = APIClient(enforce_csrf_checks=True)
+
+    response = deliver(client, *signed_event("payment_intent.succeeded", intent))
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "confirmed")
+
+
+def test_payment_endpoints_are_documented(api_client):
+    schema = api_client.get("/swagger.json").json()
+    paths = schema["paths"]
+    assert paths["/payment/create-intent/"]["post"]["responses"]["200"]["schema"] == {
+        "$ref": "#/definitions/PaymentIntentOutput"
+    }
+    assert paths["/payment/confirm/"]["post"]["responses"]["200"]["schema"] == {
+        "$ref": "#/definitions/PaymentBooking"
+    }
+    webhook = paths["/payment/webhook/"]["post"]
+    assert webhook["security"] == []
+    assert {p["name"] for p in webhook["parameters"]} == {"data", "Stripe-Signature"}
+    assert set(schema["definitions"]["PaymentIntentOutput"]["properties"]) == {
+        "client_secret",
+        "payment_intent_id",
+        "amount",
+        "currency",
+        "publishable_key",
+    }

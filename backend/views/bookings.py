@@ -1,0 +1,226 @@
+"""Bookings API (CONTRACT.md, "Bookings"): thin views over services/selectors/bookings.
+
+Visibility: the booking's user and the session's creator see a booking; for anyone else it
+does not exist (404), whatever the method. The services enforce it for writes, the selectors
+for reads.
+"""
+
+from drf_yasg import openapi
+from drf_yasg.utils import no_body, swagger_auto_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from backend.models import Booking
+from backend.selectors import bookings as selectors
+from backend.serializers.bookings import (
+    BookingCreateSerializer,
+    BookingSerializer,
+    BookingUpdateSerializer,
+)
+from backend.services import bookings as services
+
+error_response = openapi.Response(
+    "Error",
+    openapi.Schema(
+        type=openapi.TYPE_OBJECT,
+        properties={
+            "detail": openapi.Schema(type=openapi.TYPE_STRING),
+            "code": openapi.Schema(type=openapi.TYPE_STRING),
+        },
+    ),
+)
+NOT_FOUND = {404: error_response}
+# django-filter no longer describes its filters to drf-yasg: the list filters, by hand.
+LIST_FILTERS = [
+    openapi.Parameter(
+        "status", openapi.IN_QUERY, type=openapi.TYPE_STRING, enum=Booking.Status.values
+    ),
+    openapi.Parameter(
+        "payment_status",
+        openapi.IN_QUERY,
+        type=openapi.TYPE_STRING,
+        enum=Booking.PaymentStatus.values,
+    ),
+]
+CONFLICT = {409: error_response}
+
+
+class ICalendarRenderer(BaseRenderer):
+    """text/calendar for the `.ics` endpoint; the view hands it the finished bytes."""
+
+    media_type = "text/calendar"
+    format = "ics"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class CalendarContentNegotiation(BaseContentNegotiation):
+    """A download link answers text/calendar whatever the Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class BookingViewSet(viewsets.GenericViewSet):
+    # Never read directly (see get_queryset); it tells the schema that `{id}` is an integer.
+    queryset = Booking.objects.none()
+    serializer_class = BookingSerializer
+    lookup_value_regex = r"[0-9]+"
+    filterset_fields = ["status", "payment_status"]
+
+    def get_queryset(self):
+        # Only for the filter backend and the schema; the endpoints read through selectors.
+        if getattr(self, "swagger_fake_view", False):
+            return Booking.objects.none()
+        return Booking.objects.filter(user=self.request.user)
+
+    def handle_exception(self, exc):
+        # Errors of the calendar endpoint stay JSON, like every other API error.
+        if getattr(self, "action", None) == "calendar":
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+    def _paginated(self, queryset):
+        page = self.paginate_queryset(self.filter_queryset(queryset))
+        return self.get_paginated_response(BookingSerializer(page, many=True).data)
+
+    @swagger_auto_schema(
+        operation_summary="My bookings, newest first", manual_parameters=LIST_FILTERS
+    )
+    def list(self, request):
+        return self._paginated(selectors.booking_list_for_user(user=request.user))
+
+    @swagger_auto_schema(
+        operation_summary="My bookings, newest first (same as the list)",
+        manual_parameters=LIST_FILTERS,
+    )
+    @action(detail=False, methods=["get"])
+    def my_bookings(self, request):
+        return self._paginated(selectors.booking_list_for_user(user=request.user))
+
+    @swagger_auto_schema(
+        operation_summary="My upcoming pending or confirmed bookings, soonest first",
+        manual_parameters=LIST_FILTERS,
+    )
+    @action(detail=False, methods=["get"])
+    def active(self, request):
+        return self._paginated(selectors.booking_list_active(user=request.user))
+
+    @swagger_auto_schema(
+        operation_summary="My bookings of sessions that have ended, latest first",
+        manual_parameters=LIST_FILTERS,
+    )
+    @action(detail=False, methods=["get"])
+    def past(self, request):
+        return self._paginated(selectors.booking_list_past(user=request.user))
+
+    @swagger_auto_schema(
+        operation_summary="Book a session",
+        operation_description=(
+            "Free sessions are confirmed at once; paid sessions are held (pending, unpaid) "
+            "for BOOKING_HOLD_MINUTES until paid. 409: sold out, not enough seats, already "
+            "booked, own session, not open for booking, already started."
+        ),
+        request_body=BookingCreateSerializer,
+        responses={201: BookingSerializer, **NOT_FOUND, **CONFLICT},
+    )
+    def create(self, request):
+        payload = BookingCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        booking = services.booking_create(
+            user=request.user, session_id=data["session"], seats=data["seats"], notes=data["notes"]
+        )
+        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+    @swagger_auto_schema(
+        operation_summary="One booking (its user or the session's creator)",
+        responses={200: BookingSerializer, **NOT_FOUND},
+    )
+    def retrieve(self, request, pk=None):
+        booking = selectors.booking_get_visible(user=request.user, booking_id=int(pk))
+        return Response(BookingSerializer(booking).data)
+
+    def _update(self, request, pk):
+        payload = BookingUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        booking = services.booking_update(
+            booking_id=int(pk), actor=request.user, **payload.validated_data
+        )
+        return Response(BookingSerializer(booking).data)
+
+    update_schema = swagger_auto_schema(
+        operation_summary="Change notes, or seats while pending and unpaid (the booking's user)",
+        request_body=BookingUpdateSerializer,
+        responses={200: BookingSerializer, 403: error_response, **NOT_FOUND, **CONFLICT},
+    )
+
+    @update_schema
+    def update(self, request, pk=None):
+        return self._update(request, pk)
+
+    @update_schema
+    def partial_update(self, request, pk=None):
+        return self._update(request, pk)
+
+    @swagger_auto_schema(
+        operation_summary="Confirm a pending booking (the session's creator)",
+        operation_description="409 for an unpaid booking of a paid session or a non-pending one.",
+        request_body=no_body,
+        responses={200: BookingSerializer, 403: error_response, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        booking = services.booking_confirm(booking_id=int(pk), actor=request.user)
+        return Response(BookingSerializer(booking).data)
+
+    @swagger_auto_schema(
+        operation_summary="Cancel a booking (its user before the start, or the creator)",
+        operation_description="A paid booking is refunded. The seats are free at once.",
+        request_body=no_body,
+        responses={200: BookingSerializer, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
+        return Response(BookingSerializer(booking).data)
+
+    @swagger_auto_schema(
+        operation_summary="The booking as an iCalendar (RFC 5545) event",
+        operation_description=(
+            "`text/calendar`, for Google Calendar, Outlook and Apple Calendar. Times in UTC; "
+            "the meeting link only for a confirmed booking."
+        ),
+        responses={
+            200: openapi.Response(
+                "An .ics file", openapi.Schema(type=openapi.TYPE_STRING, format="binary")
+            ),
+            **NOT_FOUND,
+        },
+    )
+    def calendar(self, request, pk=None):
+        booking = selectors.booking_get_visible(user=request.user, booking_id=int(pk))
+        return Response(
+            selectors.booking_calendar(booking=booking),
+            content_type="text/calendar; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="booking-{booking.pk}.ics"'},
+        )
+
+
+# Routed by hand in backend/urls.py: the router would only give `calendar/` and, through its
+# format-suffix patterns, `calendar.ics` as a by-product that the schema leaves out.
+booking_calendar_view = BookingViewSet.as_view(
+    {"get": "calendar"},
+    detail=True,
+    renderer_classes=[ICalendarRenderer],
+    content_negotiation_class=CalendarContentNegotiation,
+)
