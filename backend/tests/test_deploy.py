@@ -226,7 +226,9 @@ def test_deploy_smoke_through_nginx():
     result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
         [shutil.which("bash"), str(REPO / "scripts/deploy_smoke.sh")],
         cwd=REPO,
-        env={**os.environ, "PYTHON": sys.executable},
+        # SMOKE_FULL: also a booking and uploads at and just over the limit (those endpoints
+        # are merged).
+        env={**os.environ, "PYTHON": sys.executable, "SMOKE_FULL": "1"},
         capture_output=True,
         text=True,
         timeout=180,
@@ -234,5 +236,5 @@ def test_deploy_smoke_through_nginx():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert output.count("deploy-smoke: ok: ") == 7, output
+    assert output.count("deploy-smoke: ok: ") == 10, output
     assert "deploy-smoke: PASS" in output
