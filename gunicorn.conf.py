@@ -1,6 +1,7 @@
 """gunicorn settings, read from the environment (the Docker image and deploy smoke test share it).
 
-Run: gunicorn -c gunicorn.conf.py core.wsgi:application
+Run: gunicorn -c gunicorn.conf.py core.wsgi:application. gunicorn also loads this file by itself
+when started from the project folder (scripts/live_server.py), where command-line options win.
 """
 
 import multiprocessing
@@ -15,10 +16,10 @@ def _env_int(name: str, default: int) -> int:
 # Inside a container 0.0.0.0 is the only useful address; nginx reaches it over the compose network.
 bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
 
-# Sync workers (Django's ORM is blocking); a few threads each absorb slow clients and Stripe calls.
+# Processes for parallelism (Django's ORM is blocking); a few threads each absorb slow clients and
+# Stripe calls (threads > 1 makes gunicorn use its gthread worker, 1 the plain sync worker).
 workers = _env_int("GUNICORN_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
 threads = _env_int("GUNICORN_THREADS", 2)
-worker_class = "gthread" if threads > 1 else "sync"
 
 # A request running longer than this is killed; keep it above DB_STATEMENT_TIMEOUT_MS (30 s) so
 # the database gives up first and the client gets a JSON error instead of a dropped connection.

@@ -238,3 +238,38 @@ def test_deploy_smoke_through_nginx():
     assert result.returncode == 0, output
     assert output.count("deploy-smoke: ok: ") == 10, output
     assert "deploy-smoke: PASS" in output
+
+
+# --- gunicorn.conf.py ----------------------------------------------------------------------
+
+
+def test_gunicorn_config_reads_workers_threads_timeouts_and_bind_from_the_environment(
+    monkeypatch,
+):
+    import runpy
+
+    for name, value in {
+        "GUNICORN_WORKERS": "3",
+        "GUNICORN_THREADS": "4",
+        "GUNICORN_TIMEOUT": "45",
+        "GUNICORN_GRACEFUL_TIMEOUT": "20",
+        "GUNICORN_BIND": "127.0.0.1:18799",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GUNICORN_CONTROL_SOCKET", raising=False)
+    config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert (config["workers"], config["threads"], config["timeout"]) == (3, 4, 45)
+    assert (config["graceful_timeout"], config["bind"]) == (20, "127.0.0.1:18799")
+    assert config["control_socket_disable"] is True
+
+
+def test_gunicorn_config_defaults_suit_a_container(monkeypatch):
+    import runpy
+
+    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert config["bind"] == "0.0.0.0:8000"
+    assert 1 <= config["workers"] <= 9
+    # Above DB_STATEMENT_TIMEOUT_MS (30 s): the database gives up first, the client gets JSON.
+    assert (config["threads"], config["timeout"]) == (2, 60)
