@@ -4,7 +4,8 @@
     python scripts/run_api_examples.py --base http://127.0.0.1:8000 --password <demo password>
 
 An example is a ```bash block whose command starts with `curl`, followed by its status line
-(`200 OK`) and, unless the answer has no body, a ```json block. The commands use $BASE and
+(`200 OK`) and, unless the answer has no body, a ```json block (or a ```text block, compared
+line by line with the same rules, for answers that are not JSON). The commands use $BASE and
 $PASSWORD; a comment `<!-- capture: ACCESS=access REFRESH=refresh -->` before an example makes
 fields of its answer available to the next examples as shell variables. The documented host
 `localhost:8000` stands for whatever --base names.
@@ -48,6 +49,7 @@ class Example:
     command: str
     status: int
     body: str | None
+    body_is_json: bool
     captures: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,10 +96,18 @@ def parse_examples(text: str) -> list[Example]:
         after = status_at + 1
         body_at = next_content(after)
         fence = FENCE.match(lines[body_at]) if body_at < len(lines) else None
-        if fence and fence.group(1) == "json":
+        if fence and fence.group(1) in {"json", "text"}:
             body, after = read_block(body_at)
         examples.append(
-            Example(title, index + 1, command, int(status.group(1)), body, dict(captures))
+            Example(
+                title,
+                index + 1,
+                command,
+                int(status.group(1)),
+                body,
+                fence is not None and fence.group(1) == "json",
+                dict(captures),
+            )
         )
         captures = {}
         index = after
@@ -169,6 +179,7 @@ def run_examples(examples: list[Example], base: str, password: str) -> tuple[int
             body_path.write_bytes(b"")
             result = subprocess.run(
                 ["bash", "-c", command],
+                cwd=ROOT,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -186,6 +197,9 @@ def run_examples(examples: list[Example], base: str, password: str) -> tuple[int
                 if example.body is None:
                     if raw.strip():
                         problems.append(f"documented without a body, got {raw[:200]!r}")
+                elif not example.body_is_json:
+                    expected = example.body.replace(DOC_HOST, netloc).splitlines()
+                    problems += mismatches(expected, raw.splitlines(), "line")
                 else:
                     try:
                         actual = json.loads(raw)
