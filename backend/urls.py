@@ -1,19 +1,23 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from backend.views import dashboards, errors, files, health
+from backend.views import auth, dashboards, errors, files, health, users
 from backend.views import payments as payment_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
+from backend.views.catalog import SessionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("users", users.UserViewSet, basename="users")
+router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
     path("health/", health.health, name="health"),
-    path("auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("auth/token/", auth.PasswordTokenView.as_view(), name="token_obtain_pair"),
+    path("auth/token/refresh/", auth.TokenRefreshView.as_view(), name="token_refresh"),
+    path("auth/oauth/login/", auth.OAuthLoginView.as_view(), name="oauth_login"),
+    path("auth/logout/", auth.LogoutView.as_view(), name="logout"),
     path("dashboard/user/", dashboards.user_dashboard, name="dashboard-user"),
     path("dashboard/creator/", dashboards.creator_dashboard, name="dashboard-creator"),
     path(

@@ -99,5 +99,6 @@ def fuzz_as_each_role(server, args) -> int:
         print("\n".join(server.log_path.read_text().splitlines()[-40:]))
     return failures
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -50,14 +50,17 @@ def request(
 
 
 def run_concurrently(jobs: list, *, max_workers: int | None = None) -> list[Result]:
-    """Runs the callables at the same moment (behind a barrier); returns their results."""
-    barrier = threading.Barrier(len(jobs))
+    """Runs the callables on `max_workers` threads (default: one each) and returns their
+    results. With one thread per job they start at the same moment, behind a barrier."""
+    workers = max_workers or len(jobs)
+    barrier = threading.Barrier(len(jobs)) if workers >= len(jobs) else None
 
     def start(job):
-        barrier.wait()
+        if barrier is not None:
+            barrier.wait()
         return job()
 
-    with ThreadPoolExecutor(max_workers=max_workers or len(jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(start, jobs))
 
 

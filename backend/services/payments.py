@@ -29,6 +29,7 @@ from backend.integrations.stripe_gateway import (
     Intent,
 )
 from backend.models import Booking, Payment, Session, StripeEvent, User
+from backend.services import notifications
 from backend.services.bookings import (
     PAYMENT_TRANSITIONS,
     check_seats_available,
@@ -217,6 +218,7 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
         booking.save(
             update_fields=["status", "payment_status", "confirmed_at", "cancelled_at", "updated_at"]
         )
+        notifications.notify_booking_confirmed(booking=booking)
         return "confirmed"
     booking.save(update_fields=["status", "payment_status", "updated_at"])
     _refund_charge(booking=booking, charge=charge)

@@ -407,3 +407,20 @@ def test_payment_endpoints_are_documented(api_client):
         "currency",
         "publishable_key",
     }
+
+
+def test_success_event_emails_the_user_that_the_booking_is_confirmed(
+    fake_stripe, api_client, user, mailoutbox, django_capture_on_commit_callbacks
+):
+    booking = book(user, SessionFactory(title="Paid yoga"))
+    intent = fake_stripe.succeed(start_payment(user, booking))
+    payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_mail")
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(api_client, payload, signature)
+
+    assert response.json()["outcome"] == "confirmed"
+    confirmed = [m for m in mailoutbox if m.to == [user.email]]
+    assert len(confirmed) == 1
+    assert "Paid yoga" in confirmed[0].subject + confirmed[0].body

@@ -1,0 +1,135 @@
+"""Query-string filters (django-filter). Invalid values are a 400 with the field's message."""
+
+import re
+from datetime import datetime
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_filters.constants import EMPTY_VALUES
+
+from backend.models import Session
+from backend.selectors.catalog import catalog_search
+
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
+TRUE_VALUES = {"true", "1"}
+# Ids beyond a signed 64-bit integer cannot exist; comparing them would be a database error.
+MAX_ID = 2**63 - 1
+# An unencoded "+" in a query string arrives as a space: "...T10:00:00 02:00".
+SPACE_FOR_PLUS_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+class AwareDateTimeField(forms.DateTimeField):
+    """ISO 8601 with an offset; a naive time is ambiguous and rejected, like in request bodies."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date-time with an offset, e.g. 2026-12-01T18:00:00Z.",
+        "naive": "Include a UTC offset, for example 2026-12-01T18:00:00Z or +02:00.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            parsed = value
+        else:
+            text = SPACE_FOR_PLUS_OFFSET.sub(r"\1+\2", str(value).strip())
+            try:
+                parsed = parse_datetime(text)
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+        if timezone.is_naive(parsed):
+            raise ValidationError(self.error_messages["naive"], code="naive")
+        return parsed
+
+
+class AwareDateTimeFilter(django_filters.Filter):
+    field_class = AwareDateTimeField
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Orders by the requested fields, then by id, so pages never overlap or skip rows."""
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        ordering = [self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES]
+        if not ordering:
+            return qs
+        tiebreak = "-id" if ordering and ordering[0].startswith("-") else "id"
+        return qs.order_by(*ordering, tiebreak)
+
+
+ORDERING_FIELDS = (("start_time", "start_time"), ("price", "price"), ("created_at", "created_at"))
+
+
+class SessionFilter(django_filters.FilterSet):
+    """The public catalog's filters (CONTRACT.md "Catalog filters").
+
+    Without `start_after`, only sessions that have not started are listed; an explicit
+    `start_after` replaces that bound. With `search` and no `ordering`, best matches come first.
+    """
+
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=50)
+    creator = django_filters.CharFilter(method="filter_creator", max_length=150)
+    min_price = django_filters.NumberFilter(
+        field_name="price", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2
+    )
+    max_price = django_filters.NumberFilter(
+        field_name="price", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2
+    )
+    start_after = AwareDateTimeFilter(field_name="start_time", lookup_expr="gte")
+    start_before = AwareDateTimeFilter(field_name="start_time", lookup_expr="lte")
+    is_online = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_is_online")
+    available = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_available")
+    ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
+
+    class Meta:
+        model = Session
+        fields = []
+
+    def filter_queryset(self, queryset):
+        if self.form.cleaned_data.get("start_after") is None:
+            queryset = queryset.filter(start_time__gt=timezone.now())
+        return super().filter_queryset(queryset)
+
+    def filter_search(self, queryset, name, value):
+        queryset = catalog_search(queryset, value)
+        # An explicit `ordering` (applied after this filter) replaces best-match-first.
+        if "search_rank" in queryset.query.annotations:
+            queryset = queryset.order_by("-search_rank", "start_time", "id")
+        return queryset
+
+    def filter_creator(self, queryset, name, value):
+        """A creator's id, or their username (case-insensitive)."""
+        value = value.strip()
+        if value.isdigit():
+            creator_id = int(value)
+            if creator_id > MAX_ID:
+                return queryset.none()
+            return queryset.filter(creator_id=creator_id)
+        return queryset.filter(creator__username__iexact=value)
+
+    def filter_is_online(self, queryset, name, value):
+        return queryset.filter(is_online=value in TRUE_VALUES)
+
+    def filter_available(self, queryset, name, value):
+        if value in TRUE_VALUES:
+            return queryset.filter(seats_left__gt=0)
+        return queryset.filter(seats_left=0)
+
+
+class MySessionFilter(django_filters.FilterSet):
+    """A creator's own sessions: by status, in any of the catalog orderings."""
+
+    status = django_filters.ChoiceFilter(choices=Session.Status.choices)
+    ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
+
+    class Meta:
+        model = Session
+        fields = []

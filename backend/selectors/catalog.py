@@ -1,0 +1,240 @@
+"""Catalog reads: the public list, one session, a creator's own sessions and attendees.
+
+Every queryset here carries what the serializers need in the same query: the creator
+(`select_related`), `seats_left` and `viewer_sees_meeting_url` (annotations), so a page costs the
+same number of queries whatever its size.
+"""
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    Expression,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from backend.models import Booking, Session, User
+from backend.services.bookings import hold_cutoff, seat_holding_q
+
+# The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
+# index on exactly this expression (same text, same config): PostgreSQL only uses an expression
+# index when the query repeats the indexed expression, so change both together
+# (test_postgres_search_expression_matches_the_gin_index checks the planner can use it).
+SEARCH_CONFIG = "english"
+SESSION_SEARCH_VECTOR_TEMPLATE = (
+    "(setweight(to_tsvector('english'::regconfig, COALESCE({title}, '')), 'A')"
+    " || setweight(to_tsvector('english'::regconfig, COALESCE({description}, '')), 'B')"
+    " || setweight(to_tsvector('english'::regconfig, COALESCE({category}, '')), 'C'))"
+)
+# SQLite has no full-text ranking here: at most this many words, each must appear somewhere.
+MAX_SEARCH_WORDS = 8
+
+
+class SessionSearchVector(Func):
+    """The indexed tsvector of a session (title A, description B, category C)."""
+
+    output_field = SearchVectorField()
+
+    def __init__(self):
+        super().__init__(F("title"), F("description"), F("category"))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
+        (title, p1), (description, p2), (category, p3) = compiled
+        sql = SESSION_SEARCH_VECTOR_TEMPLATE.format(
+            title=title, description=description, category=category
+        )
+        return sql, [*p1, *p2, *p3]
+
+
+class EqualsAnyOf(Expression):
+    """`column = ANY(ARRAY(subquery))`.
+
+    Unlike `column IN (subquery)` inside an OR, PostgreSQL evaluates the array once (an
+    InitPlan) and can use it as an index condition, so `vector @@ q OR creator_id = ANY(...)`
+    stays a BitmapOr of two index scans instead of a sequential scan.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, column, queryset):
+        super().__init__()
+        self.column = column
+        self.subquery = Subquery(queryset)
+
+    def get_source_expressions(self):
+        return [self.column, self.subquery]
+
+    def set_source_expressions(self, expressions):
+        self.column, self.subquery = expressions
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column_sql, column_params = compiler.compile(self.column)
+        subquery_sql, subquery_params = compiler.compile(self.subquery)
+        return f"{column_sql} = ANY(ARRAY{subquery_sql})", [*column_params, *subquery_params]
+
+
+def _seats_taken_expression(now=None):
+    holding = (
+        Booking.objects.filter(session=OuterRef("pk"))
+        .filter(seat_holding_q(now))
+        .order_by()
+        .values("session")
+        .annotate(total=Sum("seats"))
+        .values("total")
+    )
+    return Coalesce(Subquery(holding, output_field=IntegerField()), Value(0))
+
+
+def _viewer_sees_meeting_url(viewer) -> Expression:
+    """True for the session's creator and for holders of a confirmed booking."""
+    if viewer is None or not viewer.is_authenticated:
+        return Value(False, output_field=BooleanField())
+    confirmed = Booking.objects.filter(
+        session=OuterRef("pk"), user_id=viewer.pk, status=Booking.Status.CONFIRMED
+    )
+    return Case(
+        When(Q(creator_id=viewer.pk) | Q(Exists(confirmed)), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+
+def sessions_annotated(*, viewer=None, now=None) -> QuerySet[Session]:
+    """All sessions with `seats_left` and `viewer_sees_meeting_url` (and alias `held_seats`)."""
+    now = now or timezone.now()
+    return (
+        Session.objects.select_related("creator")
+        # An alias, not an annotation: the subquery is then computed once per row, inside
+        # seats_left, instead of twice.
+        .alias(held_seats=_seats_taken_expression(now))
+        .annotate(
+            seats_left=Greatest(
+                F("capacity") - F("held_seats"), Value(0), output_field=IntegerField()
+            ),
+            viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
+        )
+    )
+
+
+def catalog_list(*, viewer=None) -> QuerySet[Session]:
+    """The public catalog before filters: published sessions, soonest first.
+
+    "Not started yet" is applied by the catalog FilterSet, because an explicit `start_after`
+    replaces that lower bound.
+    """
+    return sessions_annotated(viewer=viewer).filter(status=Session.Status.PUBLISHED)
+
+
+def session_visible_to(*, viewer=None) -> QuerySet[Session]:
+    """Sessions anyone may open (published or cancelled), plus the viewer's own drafts."""
+    visible = Q(status__in=[Session.Status.PUBLISHED, Session.Status.CANCELLED])
+    if viewer is not None and viewer.is_authenticated:
+        visible |= Q(creator_id=viewer.pk)
+    return sessions_annotated(viewer=viewer).filter(visible)
+
+
+def session_get_for_viewer(*, session_id: int, viewer=None) -> Session | None:
+    return session_visible_to(viewer=viewer).filter(pk=session_id).first()
+
+
+def catalog_search(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
+    """Sessions matching `term`, with a `search_rank` (higher is better).
+
+    PostgreSQL: full-text search over the weighted vector (title above description above
+    category) or the creator's name. Elsewhere: every word must appear (case-insensitive) in the
+    title, description, category or creator name; a title hit ranks above a description hit.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    if connection.vendor == "postgresql":
+        return _search_postgres(queryset, term)
+    return _search_simple(queryset, term)
+
+
+def _search_postgres(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
+    # websearch_to_tsquery never raises on user input (quotes, "or", "-word" all allowed).
+    query = SearchQuery(term, config=SEARCH_CONFIG, search_type="websearch")
+    name_query = SearchQuery(term, config="simple", search_type="websearch")
+    matching_creators = (
+        User.objects.filter(role=User.Role.CREATOR)
+        .alias(name_vector=SearchVector("username", "first_name", "last_name", config="simple"))
+        .filter(name_vector=name_query)
+        .values("id")
+    )
+    return (
+        queryset.alias(search_vector=SessionSearchVector())
+        .filter(Q(search_vector=query) | Q(EqualsAnyOf(F("creator_id"), matching_creators)))
+        .annotate(search_rank=SearchRank(F("search_vector"), query))
+    )
+
+
+def _search_simple(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
+    words = term.split()[:MAX_SEARCH_WORDS]
+    rank = Value(0, output_field=IntegerField())
+    for word in words:
+        queryset = queryset.filter(
+            Q(title__icontains=word)
+            | Q(description__icontains=word)
+            | Q(category__icontains=word)
+            | Q(creator__username__icontains=word)
+            | Q(creator__first_name__icontains=word)
+            | Q(creator__last_name__icontains=word)
+        )
+        rank = (
+            rank
+            + Case(When(title__icontains=word, then=Value(3)), default=Value(0))
+            + Case(When(description__icontains=word, then=Value(2)), default=Value(0))
+            + Case(When(category__icontains=word, then=Value(1)), default=Value(0))
+        )
+    return queryset.annotate(search_rank=rank)
+
+
+def _booking_count(status_q: Q) -> Count:
+    return Count("bookings", filter=status_q)
+
+
+def my_sessions(*, creator: User) -> QuerySet[Session]:
+    """A creator's sessions in every status with booking counts; latest start first.
+
+    A pending booking past its hold counts as expired even before the cron job marks it.
+    """
+    cutoff = hold_cutoff()
+    pending_in_hold = Q(bookings__status=Booking.Status.PENDING, bookings__created_at__gte=cutoff)
+    expired = Q(bookings__status=Booking.Status.EXPIRED) | Q(
+        bookings__status=Booking.Status.PENDING, bookings__created_at__lt=cutoff
+    )
+    return (
+        sessions_annotated(viewer=creator)
+        .filter(creator=creator)
+        .annotate(
+            seats_taken=F("held_seats"),
+            bookings_pending=_booking_count(pending_in_hold),
+            bookings_confirmed=_booking_count(Q(bookings__status=Booking.Status.CONFIRMED)),
+            bookings_cancelled=_booking_count(Q(bookings__status=Booking.Status.CANCELLED)),
+            bookings_expired=_booking_count(expired),
+        )
+        .order_by("-start_time", "-id")
+    )
+
+
+def session_attendees(*, session: Session) -> QuerySet[Booking]:
+    """Every booking of `session` with its user, oldest first (the creator's attendee list)."""
+    return (
+        Booking.objects.filter(session=session).select_related("user").order_by("created_at", "id")
+    )

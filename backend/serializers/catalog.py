@@ -1,0 +1,262 @@
+"""Catalog shapes: the session as everyone sees it, the creator's input, attendees."""
+
+from datetime import UTC, timedelta
+
+from django.utils import timezone
+from drf_yasg.utils import swagger_serializer_method
+from rest_framework import serializers
+
+from backend.models import Booking, Session
+from backend.serializers.common import UserRefSerializer, UserSummarySerializer
+from backend.services.catalog import SUPPORTED_CURRENCIES, ZERO_DECIMAL_CURRENCIES
+
+# Far enough for any real planning, near enough that end_time never overflows.
+MAX_DAYS_AHEAD = 5 * 365
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in, UTC out (`...Z`). A time without an offset is ambiguous: 400."""
+
+    default_error_messages = {
+        "naive": "Include a UTC offset, for example 2026-12-01T18:00:00Z or +02:00.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default_timezone", UTC)
+        super().__init__(**kwargs)
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """A session as the catalog shows it (CONTRACT.md "Session").
+
+    Needs `sessions_annotated()` rows: `seats_left` and `viewer_sees_meeting_url` are
+    annotations, the creator is select_related.
+    """
+
+    creator = UserSummarySerializer(read_only=True)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+    start_time = UtcDateTimeField(read_only=True)
+    end_time = UtcDateTimeField(read_only=True)
+    created_at = UtcDateTimeField(read_only=True)
+    updated_at = UtcDateTimeField(read_only=True)
+    seats_left = serializers.IntegerField(read_only=True)
+    meeting_url = serializers.SerializerMethodField()
+    image = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "creator",
+            "title",
+            "description",
+            "category",
+            "price",
+            "currency",
+            "duration_minutes",
+            "start_time",
+            "end_time",
+            "capacity",
+            "seats_left",
+            "location",
+            "is_online",
+            "meeting_url",
+            "image",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @swagger_serializer_method(serializers.URLField(allow_null=True))
+    def get_meeting_url(self, session: Session) -> str | None:
+        """Null unless the viewer is the creator or holds a confirmed booking (and it is set)."""
+        if session.viewer_sees_meeting_url and session.meeting_url:
+            return session.meeting_url
+        return None
+
+    @swagger_serializer_method(serializers.URLField(allow_null=True))
+    def get_image(self, session: Session) -> str | None:
+        if not session.image:
+            return None
+        url = session.image.url
+        request = self.context.get("request")
+        # Local storage gives a path; S3 already gives an absolute (presigned) URL.
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+class SessionBookingCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(source="bookings_pending")
+    confirmed = serializers.IntegerField(source="bookings_confirmed")
+    cancelled = serializers.IntegerField(source="bookings_cancelled")
+    expired = serializers.IntegerField(source="bookings_expired")
+
+
+class MySessionSerializer(SessionSerializer):
+    """A creator's own session with its seats taken and bookings by status."""
+
+    seats_taken = serializers.IntegerField(read_only=True)
+    booking_counts = SessionBookingCountsSerializer(source="*", read_only=True)
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts"]
+        read_only_fields = fields
+
+
+class SessionWriteSerializer(serializers.ModelSerializer):
+    """What a creator sends to create or edit a session.
+
+    Validates the input's shape; state rules (transitions, capacity versus seats taken) are
+    the service's. On PATCH the cross-field checks look at the merged result.
+    """
+
+    title = serializers.CharField(min_length=3, max_length=200)
+    description = serializers.CharField(
+        max_length=10000, required=False, allow_blank=True, trim_whitespace=False
+    )
+    category = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    currency = serializers.CharField(max_length=3, required=False)
+    duration_minutes = serializers.IntegerField(min_value=5, max_value=1440)
+    start_time = UtcDateTimeField()
+    capacity = serializers.IntegerField(min_value=1, max_value=10000)
+    location = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    is_online = serializers.BooleanField(required=False)
+    meeting_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=Session.Status.choices, required=False)
+
+    class Meta:
+        model = Session
+        fields = [
+            "title",
+            "description",
+            "category",
+            "price",
+            "currency",
+            "duration_minutes",
+            "start_time",
+            "capacity",
+            "location",
+            "is_online",
+            "meeting_url",
+            "status",
+        ]
+
+    def validate_title(self, value: str) -> str:
+        if len(value.strip()) < 3:
+            raise serializers.ValidationError("Ensure this field has at least 3 characters.")
+        return value.strip()
+
+    def validate_category(self, value: str) -> str:
+        # Categories are tags: one spelling each, so the category filter finds them all.
+        return value.strip().lower()
+
+    def validate_currency(self, value: str) -> str:
+        code = value.strip().upper()
+        if code not in SUPPORTED_CURRENCIES:
+            raise serializers.ValidationError(
+                f"Unsupported currency. Use one of: {', '.join(SUPPORTED_CURRENCIES)}."
+            )
+        return code
+
+    def validate_meeting_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("https://", "http://")):
+            raise serializers.ValidationError("Use an http(s) link.")
+        return value
+
+    def validate_start_time(self, value):
+        unchanged = self.instance is not None and self.instance.start_time == value
+        if not unchanged and value <= timezone.now():
+            raise serializers.ValidationError("The start time must be in the future.")
+        if value > timezone.now() + timedelta(days=MAX_DAYS_AHEAD):
+            raise serializers.ValidationError(
+                f"The start time must be within {MAX_DAYS_AHEAD // 365} years."
+            )
+        return value
+
+    def validate_status(self, value: str) -> str:
+        if self.instance is None and value == Session.Status.CANCELLED:
+            raise serializers.ValidationError("A new session cannot start out cancelled.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        def merged(name, default=None):
+            if name in attrs:
+                return attrs[name]
+            if self.instance is not None:
+                return getattr(self.instance, name)
+            return default
+
+        is_online = merged("is_online", False)
+        errors = {}
+        if not is_online and merged("meeting_url", ""):
+            errors["meeting_url"] = ["A meeting URL is only for online sessions."]
+        if not is_online and not merged("location", "").strip():
+            errors["location"] = ["An in-person session needs a location."]
+        currency = merged("currency", "USD")
+        price = merged("price")
+        if currency in ZERO_DECIMAL_CURRENCIES and price is not None and price != int(price):
+            errors["price"] = [f"{currency} prices must be whole numbers."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if self.instance is None:
+            attrs.setdefault("currency", "USD")
+        return attrs
+
+
+class SessionAttendeeSerializer(serializers.ModelSerializer):
+    """One booking of a creator's session: who, how many seats, in which state."""
+
+    user = UserRefSerializer(read_only=True)
+    name = serializers.SerializerMethodField()
+    email = serializers.EmailField(source="user.email", read_only=True)
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+    created_at = UtcDateTimeField(read_only=True)
+    confirmed_at = UtcDateTimeField(read_only=True)
+    cancelled_at = UtcDateTimeField(read_only=True)
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "user",
+            "name",
+            "email",
+            "seats",
+            "status",
+            "payment_status",
+            "amount",
+            "currency",
+            "notes",
+            "created_at",
+            "confirmed_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+    @swagger_serializer_method(serializers.CharField())
+    def get_name(self, booking: Booking) -> str:
+        return booking.user.get_full_name() or booking.user.username
+
+
+class MySessionPageSerializer(serializers.Serializer):
+    """Schema only: one page of `my_sessions`."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MySessionSerializer(many=True)
+
+
+class SessionAttendeePageSerializer(serializers.Serializer):
+    """Schema only: one page of a session's attendees."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SessionAttendeeSerializer(many=True)

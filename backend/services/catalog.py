@@ -1,0 +1,206 @@
+"""Catalog writes: a creator creates, edits, cancels and deletes their sessions.
+
+Input shape (lengths, ranges, decimals, currency, time zones, online/location consistency) is
+checked by SessionWriteSerializer; these services enforce the rules that depend on the
+session's current state: status transitions, capacity versus seats already taken, and
+cancelling through the booking service. Every write locks the session row first, the same lock
+booking_create takes, so a capacity cut cannot race a booking.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from django.db import transaction
+from django.utils import timezone
+
+from backend.exceptions import Conflict, NotFound, ValidationFailed
+from backend.models import Booking, Session, User
+from backend.services.bookings import (
+    booking_cancel,
+    bookings_expire_stale,
+    lock_session,
+    seat_holding_q,
+    seats_taken,
+)
+
+Status = Session.Status
+
+# ISO 4217 codes the marketplace accepts (all supported by Stripe). Zero-decimal currencies
+# have no minor unit, so their prices must be whole numbers.
+SUPPORTED_CURRENCIES = (
+    "USD",
+    "EUR",
+    "GBP",
+    "INR",
+    "CAD",
+    "AUD",
+    "NZD",
+    "CHF",
+    "SEK",
+    "NOK",
+    "DKK",
+    "PLN",
+    "SGD",
+    "JPY",
+)
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY"})
+
+# The session lifecycle a creator drives. Cancelled is final.
+STATUS_TRANSITIONS: dict[str, set[str]] = {
+    Status.DRAFT: {Status.PUBLISHED, Status.CANCELLED},
+    Status.PUBLISHED: {Status.DRAFT, Status.CANCELLED},
+    Status.CANCELLED: set(),
+}
+
+UPDATABLE_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "category",
+        "price",
+        "currency",
+        "duration_minutes",
+        "start_time",
+        "capacity",
+        "location",
+        "is_online",
+        "meeting_url",
+        "status",
+    }
+)
+
+
+class DeleteOutcome(Enum):
+    DELETED = "deleted"
+    CANCELLED = "cancelled"
+
+
+def _lock_own_session(*, session_id: int, actor: User) -> Session:
+    """Locks the session; someone else's session is 404 (never confirm it exists)."""
+    session = lock_session(session_id=session_id)
+    if session.creator_id != actor.pk:
+        raise NotFound("Session not found.")
+    return session
+
+
+@transaction.atomic
+def session_create(
+    *,
+    creator: User,
+    title: str,
+    price: Decimal,
+    duration_minutes: int,
+    start_time: datetime,
+    capacity: int,
+    currency: str = "USD",
+    description: str = "",
+    category: str = "",
+    location: str = "",
+    is_online: bool = False,
+    meeting_url: str = "",
+    status: str = Status.DRAFT,
+) -> Session:
+    if status == Status.CANCELLED:
+        raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
+    return Session.objects.create(
+        creator=creator,
+        title=title,
+        description=description,
+        category=category,
+        price=price,
+        currency=currency,
+        duration_minutes=duration_minutes,
+        start_time=start_time,
+        capacity=capacity,
+        location=location,
+        is_online=is_online,
+        meeting_url=meeting_url,
+        status=status,
+    )
+
+
+def _cancel_locked(*, session: Session, actor: User) -> None:
+    """Cancels every active booking, then the session. Caller holds the session row lock."""
+    # Holds that ran out are expired, not cancelled: nobody held those seats any more.
+    bookings_expire_stale(session=session)
+    active_ids = list(
+        session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for booking_id in active_ids:
+        # booking_cancel also refunds a paid booking (through the payment service), so a
+        # failed refund rolls the whole cancellation back rather than leaving it half done.
+        booking_cancel(booking_id=booking_id, actor=actor)
+    session.status = Status.CANCELLED
+    session.save(update_fields=["status", "updated_at"])
+
+
+@transaction.atomic
+def session_update(*, session_id: int, actor: User, data: dict) -> Session:
+    """Applies validated `data` to the actor's own session.
+
+    Raises Conflict (409) for a cancelled session, a disallowed status change, or a capacity
+    below the seats already taken. Existing bookings keep their amount when the price changes.
+    """
+    unknown = set(data) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    session = _lock_own_session(session_id=session_id, actor=actor)
+    changes = {name: value for name, value in data.items() if getattr(session, name) != value}
+    if not changes:
+        return session
+    if session.status == Status.CANCELLED:
+        raise Conflict("A cancelled session cannot be changed.", code="session_cancelled")
+
+    new_status = changes.get("status")
+    if new_status is not None and new_status not in STATUS_TRANSITIONS[session.status]:
+        raise Conflict(
+            f"A {session.status} session cannot become {new_status}.", code="invalid_transition"
+        )
+    if new_status == Status.DRAFT and session.bookings.filter(seat_holding_q()).exists():
+        raise Conflict(
+            "A session with active bookings cannot go back to draft; cancel it instead.",
+            code="has_bookings",
+        )
+    if "capacity" in changes:
+        taken = seats_taken(session=session)
+        if changes["capacity"] < taken:
+            raise Conflict(
+                f"Capacity cannot be lower than the {taken} seat(s) already taken.",
+                code="capacity_below_seats_taken",
+            )
+    start_time = changes.get("start_time", session.start_time)
+    if new_status == Status.PUBLISHED and start_time <= timezone.now():
+        raise ValidationFailed(
+            "This session's start time has passed; move it to the future to publish it.",
+            code="start_time_past",
+        )
+
+    if new_status == Status.CANCELLED:
+        # The status changes last, inside _cancel_locked, after the bookings are cancelled.
+        del changes["status"]
+    for name, value in changes.items():
+        setattr(session, name, value)
+    if changes:
+        session.save(update_fields=[*changes, "updated_at"])
+    if new_status == Status.CANCELLED:
+        _cancel_locked(session=session, actor=actor)
+    return session
+
+
+@transaction.atomic
+def session_delete(*, session_id: int, actor: User) -> DeleteOutcome:
+    """Deletes a session nobody ever booked; one with bookings is cancelled instead.
+
+    Bookings (and their payments) are never deleted, so a session that has any stays as a
+    cancelled record.
+    """
+    session = _lock_own_session(session_id=session_id, actor=actor)
+    if session.bookings.exists():
+        if session.status != Status.CANCELLED:
+            _cancel_locked(session=session, actor=actor)
+        return DeleteOutcome.CANCELLED
+    session.delete()
+    return DeleteOutcome.DELETED
