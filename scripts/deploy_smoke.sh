@@ -189,7 +189,12 @@ check_health() {
   if header Server | grep -q '[0-9]'; then fail "nginx reveals its version: $(header Server)"; fi
   REQUEST_HOST=evil.example.net request GET /api/health/
   expect_status 400 "a host outside DJANGO_ALLOWED_HOSTS"
-  say "ok: health, security headers, unknown Host refused"
+  # The image's HEALTHCHECK script, against gunicorn directly (as inside the container).
+  "$PYTHON" scripts/container_healthcheck.py || fail "container_healthcheck.py failed on a healthy server"
+  if GUNICORN_BIND=127.0.0.1:1 "$PYTHON" scripts/container_healthcheck.py 2>/dev/null; then
+    fail "container_healthcheck.py passed with nothing listening"
+  fi
+  say "ok: health, security headers, unknown Host refused, the image's healthcheck script"
 }
 
 check_static() {
