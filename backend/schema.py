@@ -51,6 +51,14 @@ class ApiAutoSchema(SwaggerAutoSchema):
             codes.append("413")
         return codes
 
+    def get_produces(self):
+        # Errors are JSON on every endpoint, including the ones whose success is not
+        # (the .ics calendar).
+        produces = list(super().get_produces())
+        if "application/json" not in produces:
+            produces.append("application/json")
+        return produces
+
     def get_response_serializers(self):
         responses = super().get_response_serializers()
         for code in self.error_codes():

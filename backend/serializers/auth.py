@@ -61,8 +61,3 @@ class AuthTokenPairSerializer(serializers.Serializer):
 
 class AuthLogoutInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(help_text="The refresh token of the session to end.")
-
-
-class AuthErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()

@@ -318,7 +318,7 @@ def test_cancelled_session_cannot_be_changed(creator_client, creator):
 
 
 def test_delete_with_bookings_cancels_instead(creator_client, session):
-    booking = BookingFactory(session=session, payment_status="paid", status="confirmed")
+    booking = BookingFactory(session=session, payment_status="not_required", status="confirmed")
     response = creator_client.delete(f"/api/sessions/{session.pk}/")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
@@ -472,3 +472,38 @@ def test_a_list_instead_of_an_object_is_400(creator_client):
     response = creator_client.post("/api/sessions/", data=[payload()], format="json")
     assert response.status_code == 400
     assert Session.objects.count() == 0
+
+
+def test_cancelling_a_session_refunds_its_paid_bookings_through_stripe(
+    fake_stripe, creator_client, session, user
+):
+    from backend.tests.payments_support import book, pay
+
+    booking, intent_id = pay(fake_stripe, user, book(user, session))
+    assert booking.payment_status == "paid"
+
+    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+
+    assert response.status_code == 200
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
+    refunds = fake_stripe.requests_to("POST", "/v1/refunds")
+    assert len(refunds) == 1
+    assert refunds[0].params["payment_intent"] == intent_id
+
+
+def test_session_cancel_rolls_back_when_stripe_cannot_refund(
+    fake_stripe, creator_client, session, user
+):
+    from backend.tests.payments_support import book, pay
+
+    booking, _ = pay(fake_stripe, user, book(user, session))
+    fake_stripe.fail_next("/v1/refunds", status=500)
+
+    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+
+    assert response.status_code == 502
+    booking.refresh_from_db()
+    session.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert session.status == "published"

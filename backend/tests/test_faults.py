@@ -189,17 +189,21 @@ def test_locked_session_row_fails_fast_and_other_endpoints_stay_responsive():
             thread.start()
             time.sleep(0.2)
             health = request(server.url, "GET", "/api/health/", timeout=5)
-            health_took = time.monotonic() - started
+            health_answered = time.monotonic()
+            catalog = request(server.url, "GET", "/api/sessions/", timeout=5)
             thread.join()
-            booking_took = time.monotonic() - started
+            booking_answered = time.monotonic()
             holder.rollback()
         result = booking["result"]
         assert result.status == 503
         assert result.body["code"] == "lock_timeout"
         assert result.headers.get("Retry-After") == "1"
-        assert booking_took < 5, "a locked row must fail fast, not hang the worker"
+        # Generous bound for a loaded machine: the lock timeout is 1 s; hanging would be 30 s+.
+        assert booking_answered - started < 10, "a locked row must fail fast, not hang"
+        # Other endpoints answered while that booking was still waiting for the lock.
         assert health.status == 200
-        assert health_took < 1.0
+        assert catalog.status == 200
+        assert health_answered < booking_answered
         _, taken = database_state(server, [session_id])
         assert taken == {}
         # With the lock gone the same booking goes through.

@@ -254,3 +254,13 @@ def test_served_swagger_is_valid_swagger_2(api_client):
     from swagger_spec_validator.validator20 import validate_spec
 
     validate_spec(api_client.get("/swagger.json").json())
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_api_url_is_json_404_for_unsafe_methods_too(method):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/bookings/null,null/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

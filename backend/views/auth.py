@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from backend.serializers.auth import (
-    AuthErrorSerializer,
     AuthLogoutInputSerializer,
     AuthRefreshInputSerializer,
     AuthTokenPairSerializer,
@@ -55,13 +54,6 @@ class NoAuthenticationMixin:
         return 'Bearer realm="api"'
 
 
-ERRORS = {
-    400: AuthErrorSerializer,
-    401: AuthErrorSerializer,
-    429: AuthErrorSerializer,
-}
-
-
 class OAuthLoginView(NoAuthenticationMixin, APIView):
     # No authentication: a stale Authorization header must not stop a new sign-in.
     throttle_classes = [AuthRateThrottle]
@@ -80,11 +72,6 @@ class OAuthLoginView(NoAuthenticationMixin, APIView):
         request_body=OAuthLoginInputSerializer,
         responses={
             200: OAuthLoginResultSerializer,
-            400: AuthErrorSerializer,
-            403: AuthErrorSerializer,
-            429: AuthErrorSerializer,
-            502: AuthErrorSerializer,
-            503: AuthErrorSerializer,
         },
         security=[],
     )
@@ -109,7 +96,7 @@ class PasswordTokenView(TokenObtainPairView):
 
     @swagger_auto_schema(
         operation_summary="Get a token pair with a username and password",
-        responses={200: AuthTokenPairSerializer, **ERRORS},
+        responses={200: AuthTokenPairSerializer},
         security=[],
     )
     def post(self, request, *args, **kwargs):
@@ -127,7 +114,7 @@ class TokenRefreshView(NoAuthenticationMixin, APIView):
             "of two concurrent requests with the same token exactly one succeeds."
         ),
         request_body=AuthRefreshInputSerializer,
-        responses={200: AuthTokenPairSerializer, **ERRORS},
+        responses={200: AuthTokenPairSerializer},
         security=[],
     )
     def post(self, request):
@@ -147,7 +134,7 @@ class LogoutView(APIView):
             "both are refused (401) from then on. 205 with an empty body."
         ),
         request_body=AuthLogoutInputSerializer,
-        responses={205: "Signed out.", **ERRORS},
+        responses={205: "Signed out."},
     )
     def post(self, request):
         data = AuthLogoutInputSerializer(data=request.data)

@@ -1,6 +1,8 @@
 """JSON error pages for /api/; the rest of the site keeps Django's defaults."""
 
 from django.http import JsonResponse
+from django.views.csrf import csrf_failure as html_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
 
@@ -19,6 +21,15 @@ def server_error(request):
     return html_server_error(request)
 
 
+def csrf_failure(request, reason=""):
+    """The API authenticates with Bearer tokens, not cookies; a CSRF failure can only come
+    from a cookie-authenticated admin session. Under /api/ it is still JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "CSRF check failed.", "code": "csrf_failed"}, status=403)
+    return html_csrf_failure(request, reason)
+
+
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Catch-all for unknown /api/ URLs, so they are JSON even with DEBUG on."""
     return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -5,7 +5,6 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from backend.serializers.auth import AuthErrorSerializer
 from backend.serializers.users import UserProfileSerializer, UserProfileUpdateSerializer
 from backend.services.users import user_become_creator, user_update_profile
 
@@ -32,7 +31,7 @@ class UserViewSet(viewsets.GenericViewSet):
             "field is a 400 and changes nothing; a role changes via become_creator."
         ),
         request_body=UserProfileUpdateSerializer,
-        responses={200: UserProfileSerializer, 400: AuthErrorSerializer},
+        responses={200: UserProfileSerializer},
     )
     @action(detail=False, methods=["put", "patch"])
     def update_profile(self, request):
