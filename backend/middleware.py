@@ -61,7 +61,16 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code == 204
+            and request.path.startswith("/api/")
+            and "Content-Type" not in response
+        ):
+            # Swagger 2.0 has one `produces` list per operation, so a 204 is documented as
+            # JSON too; say so on the (empty) answer.
+            response["Content-Type"] = "application/json"
+        return response
 
     def process_exception(self, request, exception):
         if not request.path.startswith("/api/"):

@@ -12,13 +12,11 @@ ERROR_SCHEMA = openapi.Schema(
     title="Error",
     type=openapi.TYPE_OBJECT,
     description=(
-        "`{detail, code}`, or for validation errors `{field: [message, ...]}` "
-        "(non-field errors under `non_field_errors` or `detail`)."
+        "`{detail, code}` (both strings), or for validation errors `{field: [message, ...]}` "
+        "(non-field errors under `non_field_errors`). A field may itself be named `code`, so "
+        "`code` is not typed here."
     ),
-    properties={
-        "detail": openapi.Schema(type=openapi.TYPE_STRING),
-        "code": openapi.Schema(type=openapi.TYPE_STRING),
-    },
+    properties={"detail": openapi.Schema(type=openapi.TYPE_STRING)},
     additional_properties=True,
 )
 

@@ -6,6 +6,14 @@ from rest_framework import serializers
 from backend.models import Session, User
 
 
+def absolute_url(serializer: serializers.Field, url: str | None) -> str | None:
+    """Local media URLs are site-relative (`/media/...`); clients get them absolute."""
+    request = serializer.context.get("request")
+    if url and url.startswith("/") and request is not None:
+        return request.build_absolute_uri(url)
+    return url
+
+
 class UserSummarySerializer(serializers.ModelSerializer):
     """A session's creator as the catalog shows it."""
 
@@ -18,7 +26,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_avatar(self, user: User) -> str | None:
-        return user.avatar_link
+        return absolute_url(self, user.avatar_link)
 
 
 class UserRefSerializer(serializers.ModelSerializer):

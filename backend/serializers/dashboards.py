@@ -5,7 +5,7 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Booking, Session, User
-from backend.serializers.common import SessionSummarySerializer
+from backend.serializers.common import SessionSummarySerializer, absolute_url
 
 MONEY_HELP = (
     "Paid minus refunded, per currency: a paid booking counts its amount minus any succeeded "
@@ -44,7 +44,7 @@ class DashboardProfileSerializer(serializers.ModelSerializer):
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_avatar(self, user: User) -> str | None:
-        return user.avatar_link
+        return absolute_url(self, user.avatar_link)
 
 
 class UserDashboardStatsSerializer(serializers.Serializer):

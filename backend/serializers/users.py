@@ -4,6 +4,7 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import User
+from backend.serializers.common import absolute_url
 
 # Never writable through a profile update (CONTRACT.md): sending one is a 400, not a silent
 # no-op, so a client learns at once that e.g. the role changes via become_creator.
@@ -47,7 +48,7 @@ class UserProfileSerializer(serializers.ModelSerializer):
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_avatar(self, user: User) -> str | None:
-        return user.avatar_link
+        return absolute_url(self, user.avatar_link)
 
 
 class UserProfileUpdateSerializer(serializers.Serializer):

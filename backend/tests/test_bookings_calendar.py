@@ -158,7 +158,8 @@ def test_schema_describes_the_bookings_endpoints(api_client):
         "/bookings/{id}/confirm/",
     }
     calendar = paths["/bookings/{id}/calendar.ics"]["get"]
-    assert calendar["produces"] == ["text/calendar"]
+    # Errors of the calendar endpoint are JSON, like everywhere else.
+    assert calendar["produces"] == ["text/calendar", "application/json"]
     assert [p["name"] for p in calendar.get("parameters", [])] == []
     create = paths["/bookings/"]["post"]
     body = next(p for p in create["parameters"] if p["in"] == "body")

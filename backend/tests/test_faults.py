@@ -225,7 +225,7 @@ def test_worker_killed_mid_booking_leaves_no_half_written_booking():
             )
             thread.start()
             waiting = 0
-            for _ in range(50):
+            for _ in range(300):  # up to 30 s on a loaded machine
                 waiting = holder.execute(
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE wait_event_type = 'Lock' AND datname = current_database()"

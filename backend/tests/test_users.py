@@ -172,3 +172,12 @@ def test_users_endpoints_are_in_the_schema(api_client):
     assert "post" in paths["/users/become_creator/"]
     assert "post" in paths["/auth/oauth/login/"]
     assert "post" in paths["/auth/logout/"]
+
+
+def test_uploaded_avatar_is_returned_as_an_absolute_url(db):
+    from backend.tests.conftest import auth_client
+    from backend.tests.factories import UserFactory
+
+    user = UserFactory(avatar="avatars/abc.webp")
+    body = auth_client(user).get("/api/users/me/").json()
+    assert body["avatar"] == "http://testserver/media/avatars/abc.webp"

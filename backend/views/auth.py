@@ -83,7 +83,7 @@ class OAuthLoginView(NoAuthenticationMixin, APIView):
             {
                 "access": sign_in.access,
                 "refresh": sign_in.refresh,
-                "user": UserProfileSerializer(sign_in.user).data,
+                "user": UserProfileSerializer(sign_in.user, context={"request": request}).data,
                 "created": sign_in.created,
             }
         )

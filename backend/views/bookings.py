@@ -91,7 +91,9 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     def _paginated(self, queryset):
         page = self.paginate_queryset(self.filter_queryset(queryset))
-        return self.get_paginated_response(BookingSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            BookingSerializer(page, many=True, context={"request": self.request}).data
+        )
 
     @swagger_auto_schema(
         operation_summary="My bookings, newest first", manual_parameters=LIST_FILTERS
@@ -140,7 +142,10 @@ class BookingViewSet(viewsets.GenericViewSet):
         booking = services.booking_create(
             user=request.user, session_id=data["session"], seats=data["seats"], notes=data["notes"]
         )
-        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+        return Response(
+            BookingSerializer(booking, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @swagger_auto_schema(
         operation_summary="One booking (its user or the session's creator)",
@@ -148,7 +153,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     )
     def retrieve(self, request, pk=None):
         booking = selectors.booking_get_visible(user=request.user, booking_id=int(pk))
-        return Response(BookingSerializer(booking).data)
+        return Response(BookingSerializer(booking, context={"request": request}).data)
 
     def _update(self, request, pk):
         payload = BookingUpdateSerializer(data=request.data)
@@ -156,7 +161,7 @@ class BookingViewSet(viewsets.GenericViewSet):
         booking = services.booking_update(
             booking_id=int(pk), actor=request.user, **payload.validated_data
         )
-        return Response(BookingSerializer(booking).data)
+        return Response(BookingSerializer(booking, context={"request": request}).data)
 
     update_schema = swagger_auto_schema(
         operation_summary="Change notes, or seats while pending and unpaid (the booking's user)",
@@ -181,7 +186,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         booking = services.booking_confirm(booking_id=int(pk), actor=request.user)
-        return Response(BookingSerializer(booking).data)
+        return Response(BookingSerializer(booking, context={"request": request}).data)
 
     @swagger_auto_schema(
         operation_summary="Cancel a booking (its user before the start, or the creator)",
@@ -192,7 +197,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
-        return Response(BookingSerializer(booking).data)
+        return Response(BookingSerializer(booking, context={"request": request}).data)
 
     @swagger_auto_schema(
         operation_summary="The booking as an iCalendar (RFC 5545) event",

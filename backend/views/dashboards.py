@@ -18,7 +18,11 @@ from backend.serializers.dashboards import CreatorDashboardSerializer, UserDashb
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def user_dashboard(request):
-    return Response(UserDashboardSerializer(dashboard_for_user(user=request.user)).data)
+    return Response(
+        UserDashboardSerializer(
+            dashboard_for_user(user=request.user), context={"request": request}
+        ).data
+    )
 
 
 @swagger_auto_schema(
@@ -36,4 +40,8 @@ def user_dashboard(request):
 @api_view(["GET"])
 @permission_classes([IsAuthenticated, IsCreator])
 def creator_dashboard(request):
-    return Response(CreatorDashboardSerializer(dashboard_for_creator(creator=request.user)).data)
+    return Response(
+        CreatorDashboardSerializer(
+            dashboard_for_creator(creator=request.user), context={"request": request}
+        ).data
+    )

@@ -63,7 +63,7 @@ class PaymentConfirmView(APIView):
             user=request.user, payment_intent_id=serializer.validated_data["payment_intent_id"]
         )
         booking = Booking.objects.select_related("session__creator", "user").get(pk=booking.pk)
-        return Response(PaymentBookingSerializer(booking).data)
+        return Response(PaymentBookingSerializer(booking, context={"request": request}).data)
 
 
 # Stripe signs the raw body; it has no JWT and no CSRF token, and must never be throttled

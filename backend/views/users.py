@@ -17,10 +17,14 @@ class UserViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return type(self.request.user).objects.filter(pk=self.request.user.pk)
 
+    def get_object(self):
+        # The only object here is the caller (DRF's OPTIONS metadata asks for it too).
+        return self.request.user
+
     @swagger_auto_schema(operation_summary="My profile", responses={200: UserProfileSerializer})
     @action(detail=False, methods=["get"])
     def me(self, request):
-        return Response(UserProfileSerializer(request.user).data)
+        return Response(UserProfileSerializer(request.user, context={"request": request}).data)
 
     @swagger_auto_schema(
         methods=["put", "patch"],
@@ -38,7 +42,7 @@ class UserViewSet(viewsets.GenericViewSet):
         data = UserProfileUpdateSerializer(data=request.data, partial=request.method == "PATCH")
         data.is_valid(raise_exception=True)
         user = user_update_profile(user=request.user, **data.validated_data)
-        return Response(UserProfileSerializer(user).data)
+        return Response(UserProfileSerializer(user, context={"request": request}).data)
 
     @swagger_auto_schema(
         operation_summary="Become a creator",
@@ -49,4 +53,4 @@ class UserViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def become_creator(self, request):
         user = user_become_creator(user=request.user)
-        return Response(UserProfileSerializer(user).data)
+        return Response(UserProfileSerializer(user, context={"request": request}).data)
