@@ -14,7 +14,8 @@ class UserAdmin(DjangoUserAdmin):
         ("Marketplace", {"fields": ("role", "bio", "avatar", "avatar_url")}),
         ("OAuth", {"fields": ("oauth_provider", "oauth_uid")}),
     )
-    readonly_fields = ("oauth_provider", "oauth_uid", "last_login", "date_joined")
+    # Uploads go through the API, which validates and re-encodes images; not through the admin.
+    readonly_fields = ("oauth_provider", "oauth_uid", "avatar", "last_login", "date_joined")
 
 
 @admin.register(Session)
@@ -25,6 +26,7 @@ class SessionAdmin(admin.ModelAdmin):
     list_select_related = ("creator",)
     raw_id_fields = ("creator",)
     date_hierarchy = "start_time"
+    readonly_fields = ("image",)
 
 
 class PaymentInline(admin.TabularInline):

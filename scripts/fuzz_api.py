@@ -133,8 +133,9 @@ def fuzz_as_each_role(server, args) -> int:
             failures += 1
             print(f"=== {role}: FAILED (exit {code}) ===", flush=True)
     if failures:
-        print("\n--- server log (tail) ---")
-        print("\n".join(server.log_path.read_text().splitlines()[-40:]))
+        errors = [line for line in server.log_path.read_text().splitlines() if '"ERROR"' in line]
+        print("\n--- server errors ---")
+        print("\n".join(errors[-20:]))
     return failures
 
 

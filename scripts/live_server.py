@@ -93,9 +93,11 @@ def live_server(
     threads: int = 1,
     extra_env: dict[str, str] | None = None,
     seed: bool = True,
+    database_url: str | None = None,
 ) -> Iterator[LiveServer]:
+    """`database_url`: the PostgreSQL server to use instead of DATABASE_URL's."""
     workdir = Path(tempfile.mkdtemp(prefix=f"sm-{suffix}-"))
-    base_url = os.environ.get("DATABASE_URL", "").strip()
+    base_url = database_url or os.environ.get("DATABASE_URL", "").strip()
     db_name = None
     env = {
         **os.environ,

@@ -5,7 +5,8 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Booking, Session, User
-from backend.serializers.common import SessionSummarySerializer, absolute_url
+from backend.serializers.common import SessionSummarySerializer
+from backend.serializers.users import UserProfileSerializer
 
 MONEY_HELP = (
     "Paid minus refunded, per currency: a paid booking counts its amount minus any succeeded "
@@ -19,32 +20,6 @@ class DashboardMoneySerializer(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, help_text="Decimal string with 2 places."
     )
-
-
-class DashboardProfileSerializer(serializers.ModelSerializer):
-    """The signed-in user, as `users/me/` describes them."""
-
-    avatar = serializers.SerializerMethodField()
-
-    class Meta:
-        model = User
-        fields = [
-            "id",
-            "username",
-            "email",
-            "first_name",
-            "last_name",
-            "role",
-            "avatar",
-            "bio",
-            "oauth_provider",
-            "date_joined",
-        ]
-        read_only_fields = fields
-
-    @swagger_serializer_method(serializers.URLField(allow_null=True))
-    def get_avatar(self, user: User) -> str | None:
-        return absolute_url(self, user.avatar_link)
 
 
 class UserDashboardStatsSerializer(serializers.Serializer):
@@ -97,7 +72,7 @@ class UserDashboardBookingSerializer(serializers.ModelSerializer):
 
 
 class UserDashboardSerializer(serializers.Serializer):
-    profile = DashboardProfileSerializer()
+    profile = UserProfileSerializer()
     stats = UserDashboardStatsSerializer()
     upcoming_bookings = UserDashboardBookingSerializer(
         many=True, help_text="The next 5 upcoming bookings, soonest session first."

@@ -2,9 +2,6 @@
 
 from rest_framework import serializers
 
-from backend.models import Booking
-from backend.serializers.common import SessionSummarySerializer, UserRefSerializer
-
 
 class PaymentIntentCreateInputSerializer(serializers.Serializer):
     booking_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
@@ -26,34 +23,6 @@ class PaymentConfirmInputSerializer(serializers.Serializer):
         max_length=255,
         error_messages={"invalid": "Not a Stripe PaymentIntent id."},
     )
-
-
-class PaymentBookingSerializer(serializers.ModelSerializer):
-    """The booking as CONTRACT.md describes it, answered by `payment/confirm/`.
-
-    Needs `select_related("session__creator", "user")`.
-    """
-
-    session = SessionSummarySerializer(read_only=True)
-    user = UserRefSerializer(read_only=True)
-
-    class Meta:
-        model = Booking
-        fields = [
-            "id",
-            "session",
-            "user",
-            "seats",
-            "status",
-            "payment_status",
-            "amount",
-            "currency",
-            "notes",
-            "created_at",
-            "confirmed_at",
-            "cancelled_at",
-        ]
-        read_only_fields = fields
 
 
 class PaymentWebhookOutputSerializer(serializers.Serializer):

@@ -46,7 +46,7 @@ def test_uploaded_avatar_wins_over_provider_picture(user, user_client, settings,
     user.avatar_url = "https://avatars.githubusercontent.com/u/1"
     user.avatar.save("me.png", SimpleUploadedFile("me.png", b"png"), save=True)
     avatar = user_client.get(ME_URL).json()["avatar"]
-    assert avatar.startswith("/media/avatars/me")
+    assert avatar.startswith("http://testserver/media/avatars/me")
 
 
 def test_password_account_has_null_provider_and_avatar(user_client):

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.models import Booking
+from backend.serializers.bookings import BookingSerializer
 from backend.serializers.payments import (
-    PaymentBookingSerializer,
     PaymentConfirmInputSerializer,
     PaymentIntentCreateInputSerializer,
     PaymentIntentOutputSerializer,
@@ -54,7 +54,7 @@ class PaymentConfirmView(APIView):
     @swagger_auto_schema(
         operation_summary="After paying: apply the PaymentIntent's status as Stripe reports it",
         request_body=PaymentConfirmInputSerializer,
-        responses={200: PaymentBookingSerializer, **ERROR_RESPONSES},
+        responses={200: BookingSerializer, **ERROR_RESPONSES},
     )
     def post(self, request):
         serializer = PaymentConfirmInputSerializer(data=request.data)
@@ -63,7 +63,7 @@ class PaymentConfirmView(APIView):
             user=request.user, payment_intent_id=serializer.validated_data["payment_intent_id"]
         )
         booking = Booking.objects.select_related("session__creator", "user").get(pk=booking.pk)
-        return Response(PaymentBookingSerializer(booking, context={"request": request}).data)
+        return Response(BookingSerializer(booking, context={"request": request}).data)
 
 
 # Stripe signs the raw body; it has no JWT and no CSRF token, and must never be throttled
