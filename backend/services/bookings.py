@@ -19,7 +19,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from backend.exceptions import BookingError, Forbidden, NotFound, ValidationFailed
-from backend.models import Booking, Session, User
+from backend.models import Booking, Payment, Session, User
 from backend.services import notifications
 
 MAX_SEATS_PER_BOOKING = 10
@@ -390,6 +390,17 @@ def _update_checked(*, booking: Booking, notes, seats, now) -> None:
             )
         if booking.session.start_time <= now:
             raise BookingError("This session has already started.", code="session_started")
+        # An open PaymentIntent was created for the old amount: a payment on it must never
+        # be for a different booking than the one the customer now sees.
+        if (
+            booking.payments.filter(kind=Payment.Kind.CHARGE)
+            .exclude(status__in=("succeeded", "canceled"))
+            .exists()
+        ):
+            raise BookingError(
+                "Seats cannot change once payment has started; cancel and book again.",
+                code="checkout_started",
+            )
         check_seats_available(session=booking.session, seats=seats, exclude=booking)
         unit_price = booking.amount / booking.seats
         booking.amount = booking_amount(unit_price=unit_price, seats=seats)

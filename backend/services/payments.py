@@ -185,6 +185,11 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
             intent.currency,
             intent.metadata,
         )
+        if intent.metadata.get("booking_id") == str(booking.pk):
+            # Money taken for this booking at the wrong price: give it back rather than keep
+            # it for a booking that stays unpaid.
+            _refund_charge(booking=booking, charge=charge)
+            return "refunded_mismatch"
         return "mismatch"
     if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
         # Already applied (client confirm and webhook both report it), or the refund came first.

@@ -134,19 +134,39 @@ def test_replayed_event_has_no_second_effect(fake_stripe, api_client, user):
     assert StripeEvent.objects.count() == 1
 
 
-def test_success_with_the_wrong_amount_does_not_confirm(fake_stripe, api_client, user):
+def test_success_with_the_wrong_amount_does_not_confirm_and_is_refunded(
+    fake_stripe, api_client, user
+):
     booking = book(user, SessionFactory())
     intent = fake_stripe.succeed(start_payment(user, booking))
     for field, value in [("amount", 100), ("currency", "eur")]:
         tampered = {**intent, field: value}
         response = deliver(api_client, *signed_event("payment_intent.succeeded", tampered))
-        assert response.json()["outcome"] == "mismatch"
+        assert response.json()["outcome"] == "refunded_mismatch"
+    # One refund for the charge, however often the mismatch is reported (same idempotency key).
+    keys = {r.idempotency_key for r in fake_stripe.requests_to("POST", "/v1/refunds")}
+    assert keys == {f"sm-refund-{intent['id']}"}
+    assert len(fake_stripe.state.refunds) == 1
     tampered = {**intent, "metadata": {**intent["metadata"], "booking_id": "0"}}
     response = deliver(api_client, *signed_event("payment_intent.succeeded", tampered))
     assert response.json()["outcome"] == "mismatch"
 
     booking.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("pending", "unpaid")
+
+
+def test_seats_cannot_change_once_payment_has_started(fake_stripe, user):
+    from backend.tests.conftest import auth_client
+
+    booking = book(user, SessionFactory())
+    start_payment(user, booking)
+
+    response = auth_client(user).patch(f"/api/bookings/{booking.pk}/", {"seats": 3})
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "checkout_started"
+    booking.refresh_from_db()
+    assert (booking.seats, booking.amount) == (1, Decimal("25.00"))
 
 
 # --- out of order ------------------------------------------------------------------------------
