@@ -14,7 +14,7 @@ from enum import Enum
 from django.db import transaction
 from django.utils import timezone
 
-from backend.exceptions import Conflict, NotFound, ValidationFailed
+from backend.exceptions import BookingError, Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
 from backend.services.bookings import (
     booking_cancel,
@@ -131,8 +131,14 @@ def _cancel_locked(*, session: Session, actor: User) -> None:
     )
     for booking_id in active_ids:
         # booking_cancel also refunds a paid booking (through the payment service), so a
-        # failed refund rolls the whole cancellation back rather than leaving it half done.
-        booking_cancel(booking_id=booking_id, actor=actor)
+        # failed refund rolls the whole cancellation back rather than leaving it half done
+        # (refunds already made are idempotent at Stripe: a retry records them).
+        try:
+            booking_cancel(booking_id=booking_id, actor=actor)
+        except BookingError as error:
+            # A pending hold that ran out during this loop is expired, which is just as final.
+            if error.code != "expired":
+                raise
     session.status = Status.CANCELLED
     session.save(update_fields=["status", "updated_at"])
 

@@ -507,3 +507,27 @@ def test_session_cancel_rolls_back_when_stripe_cannot_refund(
     session.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("confirmed", "paid")
     assert session.status == "published"
+
+
+def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
+    creator_client, session, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backend.services import catalog
+
+    stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
+    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    confirmed = BookingFactory(session=session, status="confirmed", payment_status="not_required")
+    # As if the hold ran out after the up-front expiry pass: the loop itself meets it.
+    monkeypatch.setattr(catalog, "bookings_expire_stale", lambda **kwargs: 0)
+
+    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+
+    assert response.status_code == 200
+    stale.refresh_from_db()
+    confirmed.refresh_from_db()
+    assert (stale.status, confirmed.status) == ("expired", "cancelled")
+    assert Session.objects.get(pk=session.pk).status == "cancelled"
