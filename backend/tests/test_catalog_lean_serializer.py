@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def generic(serializer_class, instance, context):
-    """DRF's field-by-field rendering of the declared fields (what the hand-written one replaces)."""
+    """DRF's field-by-field rendering of the declared fields (what the lean one replaces)."""
     return serializers.ModelSerializer.to_representation(
         serializer_class(context=context), instance
     )
