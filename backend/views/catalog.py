@@ -81,6 +81,8 @@ class SessionViewSet(viewsets.ModelViewSet):
         # get_object() must find a past or draft session by id.
         if self.action != "list":
             return queryset
+        if SessionFilter.is_unfiltered(self.request.query_params):
+            return SessionFilter.not_started(queryset)
         return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
