@@ -4,7 +4,8 @@
 # bench/views.py via bench.settings) and measures every scenario of bench/scenarios.py with wrk:
 # requests per second, p50 and p99, status counts (201 and 409 apart, 5xx must stay 0) and the
 # SQL queries per request (bench/queries.py, in-process). Then the catalog list's throughput as a
-# ratio to the baseline, both measured in this run, alternating, ROUNDS times each.
+# ratio to the baseline, both measured in this run, alternating, ROUNDS times each. Exits 1 if
+# any response was a 5xx.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/sm_bench bench/run.sh
 #
@@ -81,6 +82,7 @@ wrk -t1 -c"$WORKERS" -d2s "$base/api/sessions/" >/dev/null
 wrk -t1 -c"$WORKERS" -d1s "$base/bench/baseline/catalog/" >/dev/null
 
 declare -A RPS
+SERVER_ERRORS=0
 run() {
   local name=$1 method=$2 path=$3 body=$4 tokens=$5
   local out
@@ -94,6 +96,7 @@ run() {
   statuses=$(awk '/^STATUS/ {$1=""; print}' <<<"$out")
   queries=$(awk -v n="$name" '$1 == n {print $2}' "$work/queries.txt")
   RPS[$name]="${RPS[$name]:-} $rps"
+  SERVER_ERRORS=$((SERVER_ERRORS + $(sed -n 's/.*5xx=\([0-9]*\).*/\1/p' <<<"$statuses")))
   printf '%-13s %9s %9s %9s %7s  %-50s %s\n' "$name" "$rps" "$p50" "$p99" "${queries:-?}" \
     "$statuses" "$method $path"
 }
@@ -116,3 +119,8 @@ awk -v b="${RPS[baseline]}" -v l="${RPS[list]}" 'BEGIN {
   nb = split(b, bs, " "); nl = split(l, ls, " ");
   for (i = 1; i <= nb; i++) sb += bs[i]; for (i = 1; i <= nl; i++) sl += ls[i];
   printf "\ncatalog list / baseline throughput: %.2f (list %.0f req/s, baseline %.0f req/s, mean of %d rounds; target >= 0.80)\n", sl / sb, sl / nl, sb / nb, nl }'
+if [ "$SERVER_ERRORS" -gt 0 ]; then
+  echo "FAILED: $SERVER_ERRORS responses were 5xx (gunicorn log below)" >&2
+  tail -n 50 "$work/gunicorn.log" >&2
+  exit 1
+fi
