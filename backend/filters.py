@@ -93,9 +93,23 @@ class SessionFilter(django_filters.FilterSet):
         model = Session
         fields = []
 
+    @classmethod
+    def not_started(cls, queryset):
+        """The default lower bound: sessions that have not started yet."""
+        return queryset.filter(start_time__gt=timezone.now())
+
+    @classmethod
+    def is_unfiltered(cls, query_params) -> bool:
+        """True when no filter parameter is present: the result is then `not_started(qs)`.
+
+        Lets the plain catalog page skip building and validating the filter form (a deep copy
+        of every filter per request, a sixth of a catalog request in bench/run.sh).
+        """
+        return not any(name in query_params for name in cls.base_filters)
+
     def filter_queryset(self, queryset):
         if self.form.cleaned_data.get("start_after") is None:
-            queryset = queryset.filter(start_time__gt=timezone.now())
+            queryset = self.not_started(queryset)
         return super().filter_queryset(queryset)
 
     def filter_search(self, queryset, name, value):

@@ -1,3 +1,5 @@
+from django.core.paginator import Paginator as DjangoPaginator
+from django.db.models import QuerySet, Subquery
 from rest_framework.pagination import PageNumberPagination
 
 
@@ -7,3 +9,44 @@ class StandardPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+
+class DeepPagePaginator(DjangoPaginator):
+    """Pages past the first few pick their rows' ids first, then annotate only those rows.
+
+    PostgreSQL computes the select list (the catalog's `seats_left` subquery, the search rank)
+    for every row an OFFSET skips: page 387 of the catalog cost 30 times page 1
+    (bench/growth.py). Here the page is `WHERE pk IN (SELECT pk ... ORDER BY ... LIMIT/OFFSET)`
+    with the same ordering outside: the same rows in the same order, still one query, and the
+    subqueries run for the page's rows only. Early pages (and querysets this cannot rewrite
+    safely: grouped, distinct, combined) keep the plain slice, which is already cheap there.
+    """
+
+    DEFER_FROM_OFFSET = 200
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self.object_list
+        if bottom >= self.DEFER_FROM_OFFSET and self._can_defer(rows):
+            page_ids = rows.values("pk")[bottom:top]
+            rows = rows.filter(pk__in=Subquery(page_ids))
+        else:
+            rows = rows[bottom:top]
+        return self._get_page(rows, number, self)
+
+    @staticmethod
+    def _can_defer(rows) -> bool:
+        if not isinstance(rows, QuerySet):
+            return False
+        query = rows.query
+        return not (query.group_by or query.distinct or query.combinator or query.is_sliced)
+
+
+class CatalogPagination(StandardPagination):
+    """The catalog's pages: like everyone's, with deep pages as cheap as early ones."""
+
+    django_paginator_class = DeepPagePaginator

@@ -1,7 +1,10 @@
-"""Seeds a large catalog for the benchmark: N sessions (default 10,000) with bookings.
+"""Seeds a large catalog for the benchmark: N sessions (default 10,000) and M bookings (100,000).
 
 Fast (bulk_create in batches) and repeatable: everything it made last time (users named
-bench_*) is removed first. Writes the ids of the listed sessions to --ids-file for wrk.
+bench_*) is removed first. Writes the ids of the listed sessions to --ids-file and, with
+--tokens-dir, one JWT access token per line for the bench users (users.txt) and creators
+(creators.txt), so wrk's lua scripts can spread requests over many accounts. The tokens are
+signed with DJANGO_SECRET_KEY: the server must run with the same one (bench/run.sh does).
 
     DATABASE_URL=postgres://... DJANGO_DEBUG=true python bench/seed_catalog.py --sessions 10000
 """
@@ -104,12 +107,20 @@ def make_sessions(count: int, creators: list[User], rng: random.Random) -> list[
     return Session.objects.bulk_create(sessions, batch_size=2000)
 
 
-def make_bookings(sessions: list[Session], users: list[User], rng: random.Random) -> int:
+def make_bookings(
+    sessions: list[Session], users: list[User], rng: random.Random, target: int
+) -> int:
+    """About `target` bookings (exactly, when the sessions have room), at most one per user
+    and session, spread over the sessions in random order and never above their capacity."""
     bookings = []
-    for session in sessions:
-        if session.status == "draft":
-            continue
-        attendees = rng.sample(users, k=min(len(users), rng.randrange(0, session.capacity + 1)))
+    order = [session for session in sessions if session.status != "draft"]
+    rng.shuffle(order)
+    for session in order:
+        remaining = target - len(bookings)
+        if remaining <= 0:
+            break
+        wanted = min(len(users), rng.randrange(0, session.capacity + 1), remaining)
+        attendees = rng.sample(users, k=wanted)
         for user in attendees:
             paid = session.price > 0
             status = rng.choices(["confirmed", "pending", "cancelled"], weights=[80, 5, 15])[0]
@@ -130,13 +141,24 @@ def make_bookings(sessions: list[Session], users: list[User], rng: random.Random
     return len(bookings)
 
 
+def write_tokens(directory: Path, *, users: list[User], creators: list[User]) -> None:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, accounts in (("users.txt", users), ("creators.txt", creators)):
+        tokens = [str(AccessToken.for_user(account)) for account in accounts]
+        (directory / name).write_text("\n".join(tokens) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--creators", type=int, default=200)
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--ids-file", default="")
+    parser.add_argument("--tokens-dir", default="", help="write users.txt and creators.txt")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -146,7 +168,7 @@ def main() -> None:
         creators = make_users(args.creators, User.Role.CREATOR, rng)
         users = make_users(args.users, User.Role.USER, rng)
         sessions = make_sessions(args.sessions, creators, rng)
-        booking_count = make_bookings(sessions, users, rng)
+        booking_count = make_bookings(sessions, users, rng, args.bookings)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             # Like autovacuum would in steady state: statistics and a visibility map (so counts
@@ -156,6 +178,8 @@ def main() -> None:
     listed = [s.pk for s in sessions if s.status == "published" and s.start_time > now]
     if args.ids_file:
         Path(args.ids_file).write_text("\n".join(map(str, listed)) + "\n")
+    if args.tokens_dir:
+        write_tokens(Path(args.tokens_dir), users=users, creators=creators)
     print(
         f"seeded {len(sessions)} sessions ({len(listed)} listed), {len(creators)} creators, "
         f"{len(users)} users, {booking_count} bookings in {time.monotonic() - started:.1f}s"

@@ -151,6 +151,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}"
     )
     DATABASES["default"]["OPTIONS"]["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    # JIT compilation pays off for long analytic queries, not ours: catalog filters whose
+    # per-row subquery estimates crossed jit_above_cost spent 30+ ms compiling (bench/run.sh).
+    if not env_bool("DB_JIT", default=False):
+        DATABASES["default"]["OPTIONS"]["options"] += " -c jit=off"
     DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME") or None}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -48,8 +48,9 @@ class Session(models.Model):
             ),
         ]
         indexes = [
-            # The catalog: published sessions by start time.
-            models.Index(fields=["status", "start_time"], name="session_status_start_idx"),
+            # The catalog: published sessions in catalog order (start time, then id), so a page
+            # is read off the index without a sort, even deep pages (bench/growth.py).
+            models.Index(fields=["status", "start_time", "id"], name="session_status_start_id_idx"),
             models.Index(fields=["status", "category", "start_time"], name="session_category_idx"),
             models.Index(fields=["status", "price"], name="session_status_price_idx"),
             # A creator's own sessions.

@@ -1,13 +1,14 @@
 """Catalog shapes: the session as everyone sees it, the creator's input, attendees."""
 
 from datetime import UTC, timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Booking, Session
-from backend.serializers.common import UserRefSerializer, UserSummarySerializer
+from backend.serializers.common import UserRefSerializer, UserSummarySerializer, absolute_url
 from backend.services.catalog import SUPPORTED_CURRENCIES, ZERO_DECIMAL_CURRENCIES
 
 # Far enough for any real planning, near enough that end_time never overflows.
@@ -31,11 +32,32 @@ class UtcDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
+CENTS = Decimal("0.01")
+
+
+def utc_iso(value) -> str | None:
+    """What UtcDateTimeField writes: ISO 8601 in UTC with a `Z`."""
+    if not value:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def money(value) -> str | None:
+    """What DecimalField(decimal_places=2) writes with COERCE_DECIMAL_TO_STRING."""
+    return None if value is None else f"{Decimal(value).quantize(CENTS):f}"
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
     Needs `sessions_annotated()` rows: `seats_left` and `viewer_sees_meeting_url` are
     annotations, the creator is select_related.
+
+    The declared fields describe the shape (schema, `fields`); `to_representation` writes it by
+    hand because the catalog list is the hottest read: DRF's generic field loop cost about a
+    third of a catalog request (bench/run.sh, README "Benchmarks").
+    test_catalog_lean_serializer checks it matches the generic output field for field.
     """
 
     creator = UserSummarySerializer(read_only=True)
@@ -73,6 +95,36 @@ class SessionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, session: Session) -> dict:
+        creator = session.creator
+        return {
+            "id": session.id,
+            "creator": {
+                "id": creator.id,
+                "username": creator.username,
+                "first_name": creator.first_name,
+                "last_name": creator.last_name,
+                "avatar": absolute_url(self, creator.avatar_link),
+            },
+            "title": session.title,
+            "description": session.description,
+            "category": session.category,
+            "price": money(session.price),
+            "currency": session.currency,
+            "duration_minutes": session.duration_minutes,
+            "start_time": utc_iso(session.start_time),
+            "end_time": utc_iso(session.end_time),
+            "capacity": session.capacity,
+            "seats_left": session.seats_left,
+            "location": session.location,
+            "is_online": session.is_online,
+            "meeting_url": self.get_meeting_url(session),
+            "image": self.get_image(session),
+            "status": session.status,
+            "created_at": utc_iso(session.created_at),
+            "updated_at": utc_iso(session.updated_at),
+        }
+
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_meeting_url(self, session: Session) -> str | None:
         """Null unless the viewer is the creator or holds a confirmed booking (and it is set)."""
@@ -106,6 +158,18 @@ class MySessionSerializer(SessionSerializer):
     class Meta(SessionSerializer.Meta):
         fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts"]
         read_only_fields = fields
+
+    def to_representation(self, session: Session) -> dict:
+        return {
+            **super().to_representation(session),
+            "seats_taken": session.seats_taken,
+            "booking_counts": {
+                "pending": session.bookings_pending,
+                "confirmed": session.bookings_confirmed,
+                "cancelled": session.bookings_cancelled,
+                "expired": session.bookings_expired,
+            },
+        }
 
 
 class SessionWriteSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from backend.filters import MySessionFilter, SessionFilter
 from backend.models import Booking, Session
+from backend.pagination import CatalogPagination
 from backend.permissions import IsCreator, IsCreatorOrReadOnly
 from backend.selectors import catalog as selectors
 from backend.serializers.catalog import (
@@ -64,6 +65,7 @@ class SessionViewSet(viewsets.ModelViewSet):
     queryset = Session.objects.none()
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
+    pagination_class = CatalogPagination
     lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -81,6 +83,8 @@ class SessionViewSet(viewsets.ModelViewSet):
         # get_object() must find a past or draft session by id.
         if self.action != "list":
             return queryset
+        if SessionFilter.is_unfiltered(self.request.query_params):
+            return SessionFilter.not_started(queryset)
         return super().filter_queryset(queryset)
 
     def get_serializer_class(self):

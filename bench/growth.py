@@ -1,0 +1,144 @@
+"""Cost growth: how a request's time grows with the data behind it (in-process, PostgreSQL).
+
+Against the seeded benchmark database (bench/seed_catalog.py), inside one transaction that is
+rolled back at the end (the seeded data is left as it was):
+- catalog page 1 against a deep page (the last pages of the listed sessions);
+- search with the seeded sessions against ten times as many;
+- the creator dashboard of a new creator with 10 bookings against 5,000.
+Each time is the median of --repeat requests through Django's test client (middleware, DRF,
+rendering, the database on loopback). Prints one line per measurement and the growth factor.
+
+    DJANGO_SETTINGS_MODULE=bench.settings python bench/growth.py
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
+
+from backend.models import Booking, Session, User  # noqa: E402
+from bench.seed_catalog import PREFIX, make_sessions  # noqa: E402
+
+
+class Rollback(Exception):
+    pass
+
+
+def timed(client: Client, path: str, repeat: int, token: str = "") -> float:
+    headers = {"HTTP_ACCEPT": "application/json"}
+    if token:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    response = client.get(path, **headers)
+    assert response.status_code == 200, (path, response.status_code, response.content[:200])
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(path, **headers)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def report(label: str, small: tuple[str, float], large: tuple[str, float]) -> None:
+    (small_name, small_ms), (large_name, large_ms) = small, large
+    print(
+        f"{label:<18} {small_name:>22} {small_ms:8.2f} ms   {large_name:>22} {large_ms:8.2f} ms"
+        f"   x{large_ms / small_ms:.2f}"
+    )
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE sessions; ANALYZE bookings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--search", default="python")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench/growth.py needs the seeded PostgreSQL database")
+    client = Client()
+    rng = random.Random(7)
+    repeat = args.repeat
+    try:
+        with transaction.atomic():
+            listed = Session.objects.filter(status="published", start_time__gt=timezone.now())
+            pages = listed.count() // 20
+            report(
+                "catalog page",
+                ("page 1", timed(client, "/api/sessions/", repeat)),
+                (f"page {pages}", timed(client, f"/api/sessions/?page={pages}", repeat)),
+            )
+
+            sessions = Session.objects.count()
+            search = f"/api/sessions/?search={args.search}"
+            small = timed(client, search, repeat)
+            creators = list(User.objects.filter(username__startswith=f"{PREFIX}creator"))
+            make_sessions(sessions * 9, creators, rng)
+            analyze()
+            large = timed(client, search, repeat)
+            total = Session.objects.count()
+            report("search", (f"{sessions} sessions", small), (f"{total} sessions", large))
+
+            creator = User.objects.create(
+                username=f"{PREFIX}growth_creator", role=User.Role.CREATOR
+            )
+            token = str(AccessToken.for_user(creator))
+            own = make_sessions(50, [creator], rng)
+            for session in own:
+                session.status, session.capacity = "published", 1000
+            Session.objects.bulk_update(own, ["status", "capacity"])
+            users = list(User.objects.filter(username__startswith=f"{PREFIX}user")[:2500])
+
+            def book(count: int) -> None:
+                pairs = rng.sample([(s, u) for s in own for u in users], count)
+                Booking.objects.bulk_create(
+                    Booking(
+                        session=s,
+                        user=u,
+                        seats=1,
+                        amount=s.price,
+                        currency=s.currency,
+                        status="confirmed",
+                        payment_status="paid" if s.price else "not_required",
+                        confirmed_at=timezone.now() - timedelta(days=rng.randrange(60)),
+                    )
+                    for s, u in pairs
+                )
+
+            book(10)
+            analyze()
+            small = timed(client, "/api/dashboard/creator/", repeat, token)
+            Booking.objects.filter(session__creator=creator).delete()
+            book(5000)
+            analyze()
+            large = timed(client, "/api/dashboard/creator/", repeat, token)
+            report("creator dashboard", ("10 bookings", small), ("5000 bookings", large))
+            raise Rollback
+    except Rollback:
+        pass
+    # The rolled-back rows are dead tuples now: clean them up so later runs plan as before.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE sessions")
+        cursor.execute("VACUUM ANALYZE bookings")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The benchmark harness. Seeds PostgreSQL (10,000 sessions, 100,000 bookings, bench users with
+# JWTs), serves the API with gunicorn (production settings, DEBUG off, plus the baseline view of
+# bench/views.py via bench.settings) and measures every scenario of bench/scenarios.py with wrk:
+# requests per second, p50 and p99, status counts (201 and 409 apart, 5xx must stay 0) and the
+# SQL queries per request (bench/queries.py, in-process). Then the catalog list's throughput as a
+# ratio to the baseline, both measured in this run, alternating, ROUNDS times each. Exits 1 if
+# any response was a 5xx.
+#
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/sm_bench bench/run.sh
+#
+# Knobs (environment): PORT (18800), WORKERS (2), GTHREADS (1: sync workers; more: gthread),
+# CONNECTIONS (8), THREADS (2), DURATION (10s), SESSIONS (10000), BOOKINGS (100000),
+# ROUNDS (2), ONLY ("list baseline ..." to run some scenarios), SKIP_SEED=1 to reuse the data
+# (and the tokens) of the previous run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${DATABASE_URL:?set DATABASE_URL to a PostgreSQL database (the benchmark seeds it)}"
+case "$DATABASE_URL" in postgres*) ;; *) echo "DATABASE_URL must be PostgreSQL" >&2; exit 2 ;; esac
+PORT=${PORT:-18800}
+WORKERS=${WORKERS:-2}
+GTHREADS=${GTHREADS:-1}
+CONNECTIONS=${CONNECTIONS:-8}
+THREADS=${THREADS:-2}
+DURATION=${DURATION:-10s}
+SESSIONS=${SESSIONS:-10000}
+BOOKINGS=${BOOKINGS:-100000}
+ROUNDS=${ROUNDS:-2}
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
+elif [ -x /work/venv/bin/python ]; then PY=/work/venv/bin/python
+else PY=python3; fi
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
+
+# Seeded tokens must verify on the server: both sides use this key, kept with the data.
+state=${BENCH_STATE:-.bench}
+mkdir -p "$state"
+[ -s "$state/secret" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/secret"
+work=$(mktemp -d)
+gunicorn_pid=""
+cleanup() {
+  if [ -n "$gunicorn_pid" ]; then kill "$gunicorn_pid" 2>/dev/null || true; wait "$gunicorn_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Production settings: DEBUG off, no SSL redirect (plain HTTP on loopback), throttling out of
+# the way (it would measure the limiter, not the API), quiet logs.
+export DATABASE_URL
+export DJANGO_SECRET_KEY="bench-$(cat "$state/secret")"
+export DJANGO_SETTINGS_MODULE=bench.settings
+export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost,testserver
+export DJANGO_SECURE_SSL_REDIRECT=false
+export THROTTLE_ANON_RATE=1000000/second
+export THROTTLE_USER_RATE=1000000/second
+export LOG_LEVEL=WARNING
+
+DJANGO_DEBUG=true "$PY" manage.py migrate --noinput >/dev/null
+if [ "${SKIP_SEED:-0}" != "1" ] || [ ! -s "$state/ids.txt" ]; then
+  DJANGO_DEBUG=true "$PY" bench/seed_catalog.py --sessions "$SESSIONS" --bookings "$BOOKINGS" \
+    --ids-file "$state/ids.txt" --tokens-dir "$state"
+fi
+
+"$PY" bench/queries.py "$state" "$state/ids.txt" >"$work/queries.txt"
+
+worker_args=(--workers "$WORKERS")
+if [ "$GTHREADS" -gt 1 ]; then worker_args+=(--worker-class gthread --threads "$GTHREADS"); fi
+DJANGO_DEBUG=false "$PY" -m gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" \
+  "${worker_args[@]}" --log-level warning >"$work/gunicorn.log" 2>&1 &
+gunicorn_pid=$!
+
+base="http://127.0.0.1:$PORT"
+for _ in $(seq 1 50); do
+  curl -fsS "$base/api/health/" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "$base/api/health/" >/dev/null || { cat "$work/gunicorn.log"; exit 1; }
+
+# Warm up each worker (imports, connections) before measuring.
+wrk -t1 -c"$WORKERS" -d2s "$base/api/sessions/" >/dev/null
+wrk -t1 -c"$WORKERS" -d1s "$base/bench/baseline/catalog/" >/dev/null
+
+declare -A RPS
+SERVER_ERRORS=0
+run() {
+  local name=$1 method=$2 path=$3 body=$4 tokens=$5
+  local out
+  out=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_IDS="$state/ids.txt" \
+    BENCH_TOKENS=${tokens:+$state/$tokens.txt} BENCH_BODY=$body \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk.lua "$base")
+  local rps p50 p99 statuses queries
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  statuses=$(awk '/^STATUS/ {$1=""; print}' <<<"$out")
+  queries=$(awk -v n="$name" '$1 == n {print $2}' "$work/queries.txt")
+  RPS[$name]="${RPS[$name]:-} $rps"
+  SERVER_ERRORS=$((SERVER_ERRORS + $(sed -n 's/.*5xx=\([0-9]*\).*/\1/p' <<<"$statuses")))
+  printf '%-13s %9s %9s %9s %7s  %-50s %s\n' "$name" "$rps" "$p50" "$p99" "${queries:-?}" \
+    "$statuses" "$method $path"
+}
+
+echo
+echo "benchmark: $SESSIONS sessions, $BOOKINGS bookings, gunicorn $WORKERS workers x $GTHREADS threads, wrk $THREADS threads x $CONNECTIONS connections, $DURATION each"
+printf '%-13s %9s %9s %9s %7s  %-50s %s\n' scenario req/s p50 p99 queries statuses request
+while IFS='|' read -r name method path body tokens; do
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
+  if [ "$name" = baseline ] || [ "$name" = list ]; then continue; fi
+  run "$name" "$method" "$path" "$body" "$tokens"
+done < <("$PY" bench/scenarios.py)
+
+# The ratio: baseline and list alternate so drifting machine load hits both alike.
+for _ in $(seq 1 "$ROUNDS"); do
+  run baseline GET /bench/baseline/catalog/ "" ""
+  run list GET /api/sessions/ "" ""
+done
+awk -v b="${RPS[baseline]}" -v l="${RPS[list]}" 'BEGIN {
+  nb = split(b, bs, " "); nl = split(l, ls, " ");
+  for (i = 1; i <= nb; i++) sb += bs[i]; for (i = 1; i <= nl; i++) sl += ls[i];
+  printf "\ncatalog list / baseline throughput: %.2f (list %.0f req/s, baseline %.0f req/s, mean of %d rounds; target >= 0.80)\n", sl / sb, sl / nl, sb / nb, nl }'
+if [ "$SERVER_ERRORS" -gt 0 ]; then
+  echo "FAILED: $SERVER_ERRORS responses were 5xx (gunicorn log below)" >&2
+  tail -n 50 "$work/gunicorn.log" >&2
+  exit 1
+fi

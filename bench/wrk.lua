@@ -1,0 +1,70 @@
+-- One wrk script for every scenario of bench/run.sh, driven by environment variables:
+--   BENCH_METHOD  GET (default) or POST
+--   BENCH_PATH    the path; "{id}" is replaced by a random line of BENCH_IDS per request
+--   BENCH_IDS     file of session ids, one a line
+--   BENCH_TOKENS  file of JWT access tokens, one a line: a random one per request
+--   BENCH_BODY    request body (JSON); "{id}" is replaced like in the path
+-- At the end it prints one line "STATUS 2xx=.. 201=.. 409=.. 4xx=.. 5xx=.." summed over threads.
+
+local function read_lines(name)
+  local lines = {}
+  if name and name ~= "" then
+    for line in io.lines(name) do
+      if line ~= "" then lines[#lines + 1] = line end
+    end
+  end
+  return lines
+end
+
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH") or "/"
+local body_template = os.getenv("BENCH_BODY")
+if body_template == "" then body_template = nil end
+local ids = read_lines(os.getenv("BENCH_IDS"))
+local tokens = read_lines(os.getenv("BENCH_TOKENS"))
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("seed", thread_count)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (seed or 0))
+  counts = { ok = 0, created = 0, conflict = 0, client = 0, server = 0 }
+end
+
+request = function()
+  local id = #ids > 0 and ids[math.random(#ids)] or ""
+  local headers = { ["Accept"] = "application/json" }
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  end
+  local body = nil
+  if body_template then
+    body = body_template:gsub("{id}", id)
+    headers["Content-Type"] = "application/json"
+  end
+  return wrk.format(method, (path:gsub("{id}", id)), headers, body)
+end
+
+response = function(status, headers, body)
+  if status == 201 then counts.created = counts.created + 1 end
+  if status >= 200 and status < 300 then counts.ok = counts.ok + 1
+  elseif status == 409 then counts.conflict = counts.conflict + 1
+  elseif status >= 500 then counts.server = counts.server + 1
+  else counts.client = counts.client + 1 end
+end
+
+done = function(summary, latency, requests)
+  local total = { ok = 0, created = 0, conflict = 0, client = 0, server = 0 }
+  for _, thread in ipairs(threads) do
+    local c = thread:get("counts")
+    for key, value in pairs(c) do total[key] = total[key] + value end
+  end
+  io.write(string.format("STATUS 2xx=%d 201=%d 409=%d 4xx=%d 5xx=%d\n",
+    total.ok, total.created, total.conflict, total.client, total.server))
+end
