@@ -73,7 +73,7 @@ def test_session_serializer_matches_the_generic_rendering(rows, user, as_user):
     )
     assert lean[1]["image"] == "http://testserver/media/sessions/x.png"
     assert lean[1]["creator"]["avatar"] == "https://cdn.example.com/a.png"
-    assert lean[2]["creator"]["avatar"] == "/media/avatars/face.png"
+    assert lean[2]["creator"]["avatar"] == "http://testserver/media/avatars/face.png"
     assert [row["price"] for row in lean] == ["0.00", "12.50", "9999999.99", "25.00"]
     assert [row["seats_left"] for row in lean] == [9, 10, 0, 10]
     assert lean[0]["start_time"].endswith("Z")
