@@ -12,7 +12,7 @@ from django.conf import settings
 
 def test_schemathesis_finds_no_server_error_or_schema_violation():
     result = subprocess.run(
-        [sys.executable, "scripts/fuzz_api.py", "--max-examples", "10"],
+        [sys.executable, "scripts/fuzz_api.py", "--max-examples", "25"],
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,
