@@ -224,6 +224,16 @@ def retrieve_payment_intent(intent_id: str) -> Intent:
     return intent_from_payload(intent.to_dict())
 
 
+def cancel_payment_intent(intent_id: str) -> Intent:
+    """Cancels an intent that has not been paid, so that it can no longer be paid."""
+    client = get_client()
+    try:
+        intent = client.v1.payment_intents.cancel(intent_id)
+    except stripe.StripeError as error:
+        raise _translate(error, "cancel a payment intent") from error
+    return intent_from_payload(intent.to_dict())
+
+
 def create_refund(
     *, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
 ) -> Refund:

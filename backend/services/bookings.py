@@ -339,10 +339,15 @@ def _cancel_checked(*, booking: Booking, is_owner: bool, is_creator: bool, now) 
     set_status(booking, Status.CANCELLED)
     booking.cancelled_at = now
     booking.save(update_fields=["status", "cancelled_at", "updated_at"])
-    if booking.payment_status == PaymentStatus.PAID:
-        from backend.services.payments import payment_refund_booking
+    from backend.services.payments import payment_cancel_open_intents, payment_refund_booking
 
+    if booking.payment_status == PaymentStatus.PAID:
         payment_refund_booking(booking=booking)
+    else:
+        # An unpaid checkout must not be payable any more: otherwise paying it later would
+        # bring back a booking its user or creator cancelled.
+        booking_id = booking.pk
+        transaction.on_commit(lambda: payment_cancel_open_intents(booking_id=booking_id))
 
 
 _UNSET = object()

@@ -335,6 +335,29 @@ def payment_confirm_from_client(*, user: User, payment_intent_id: str) -> Bookin
 # --- refunds ----------------------------------------------------------------------------------
 
 
+def payment_cancel_open_intents(*, booking_id: int) -> None:
+    """Cancels at Stripe the unpaid intents of a booking that was just cancelled.
+
+    Runs after the cancellation commits, so a Stripe failure never undoes it: it is logged,
+    and a payment that still succeeds later goes through the late-payment rules of the webhook.
+    """
+    open_charges = Payment.objects.filter(booking_id=booking_id, kind=Kind.CHARGE).exclude(
+        status__in=INTENT_FINAL_STATUSES
+    )
+    if not open_charges.exists() or not stripe_gateway.is_configured():
+        return
+    for charge in open_charges:
+        try:
+            intent = stripe_gateway.cancel_payment_intent(charge.stripe_id)
+        except DomainError:
+            # Paid meanwhile, or Stripe unreachable: the webhook decides what happens next.
+            logger.warning("could not cancel intent %s of booking %s", charge.stripe_id, booking_id)
+            continue
+        with transaction.atomic():
+            booking = lock_booking(booking_id=booking_id)
+            _record_intent(booking, intent)
+
+
 def payment_refund_booking(*, booking: Booking) -> None:
     """Refunds a paid booking that is being cancelled. Caller holds lock_booking.
 

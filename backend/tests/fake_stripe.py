@@ -211,6 +211,12 @@ class FakeStripe:
     def _route(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         if method == "POST" and path == "/v1/payment_intents":
             return self._create_intent(params)
+        if (
+            method == "POST"
+            and path.startswith("/v1/payment_intents/")
+            and path.endswith("/cancel")
+        ):
+            return self._cancel_intent(path.split("/")[3])
         if method == "GET" and path.startswith("/v1/payment_intents/"):
             intent = self.state.intents.get(path.rsplit("/", 1)[1])
             if intent is None:
@@ -252,6 +258,16 @@ class FakeStripe:
             "livemode": False,
         }
         self.state.intents[intent_id] = intent
+        return 200, intent
+
+    def _cancel_intent(self, intent_id: str) -> tuple[int, Any]:
+        intent = self.state.intents.get(intent_id)
+        if intent is None:
+            return _error(404, "invalid_request_error", "No such payment_intent.")
+        if intent["status"] in ("succeeded", "canceled"):
+            message = f"This PaymentIntent's status is {intent['status']}; it cannot be canceled."
+            return _error(400, "invalid_request_error", message, "payment_intent_unexpected_state")
+        intent["status"] = "canceled"
         return 200, intent
 
     def _create_refund(self, params: dict[str, str]) -> tuple[int, Any]:

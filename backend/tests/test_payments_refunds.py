@@ -164,3 +164,52 @@ def test_unpaid_booking_is_cancelled_without_stripe(fake_stripe, user):
 
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "unpaid")
     assert fake_stripe.state.requests == []
+
+
+# --- an unpaid checkout dies with its booking --------------------------------------------------
+
+
+def test_cancelling_an_unpaid_booking_cancels_its_open_intent_at_stripe(
+    fake_stripe, user, django_capture_on_commit_callbacks
+):
+    from backend.tests.payments_support import start_payment
+
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_cancel(booking_id=booking.pk, actor=user)
+
+    assert fake_stripe.state.intents[intent_id]["status"] == "canceled"
+    assert len(fake_stripe.requests_to("POST", f"/v1/payment_intents/{intent_id}/cancel")) == 1
+    assert Payment.objects.get(stripe_id=intent_id).status == "canceled"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "unpaid")
+
+
+def test_intent_cancel_failing_at_stripe_keeps_the_cancellation(
+    fake_stripe, user, django_capture_on_commit_callbacks
+):
+    from backend.tests.payments_support import start_payment
+
+    booking = book(user, SessionFactory())
+    intent_id = start_payment(user, booking)
+    fake_stripe.fail_next(f"/v1/payment_intents/{intent_id}/cancel", status=500)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_cancel(booking_id=booking.pk, actor=user)
+
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+    assert Payment.objects.get(stripe_id=intent_id).status == "requires_payment_method"
+
+
+def test_cancelling_a_free_booking_calls_no_stripe(
+    fake_stripe, user, django_capture_on_commit_callbacks
+):
+    booking = book(user, SessionFactory(price=Decimal("0.00")))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_cancel(booking_id=booking.pk, actor=user)
+
+    assert fake_stripe.state.requests == []
