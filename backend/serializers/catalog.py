@@ -281,8 +281,8 @@ class SessionAttendeeSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
     created_at = UtcDateTimeField(read_only=True)
-    confirmed_at = UtcDateTimeField(read_only=True)
-    cancelled_at = UtcDateTimeField(read_only=True)
+    confirmed_at = UtcDateTimeField(read_only=True, allow_null=True)
+    cancelled_at = UtcDateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Booking

@@ -531,3 +531,9 @@ def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
     confirmed.refresh_from_db()
     assert (stale.status, confirmed.status) == ("expired", "cancelled")
     assert Session.objects.get(pk=session.pk).status == "cancelled"
+
+
+def test_attendee_timestamps_are_documented_as_nullable(api_client):
+    definition = api_client.get("/swagger.json").json()["definitions"]["SessionAttendee"]
+    for name in ("confirmed_at", "cancelled_at"):
+        assert definition["properties"][name]["x-nullable"] is True
