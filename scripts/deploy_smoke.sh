@@ -372,11 +372,25 @@ PY
   say "ok: $UPLOAD_MAX_MB MiB + 1 byte refused by the API with its JSON 413"
 }
 
+check_admin_login_limited() {
+  # nginx limits POSTs to the admin login per address; the page itself still loads.
+  local limited=0 i
+  for i in $(seq 1 20); do
+    request POST /admin/login/ -d "username=admin&password=wrong-$i"
+    [ "$status" = "429" ] && limited=$((limited + 1))
+  done
+  [ "$limited" -gt 0 ] || fail "20 rapid admin login POSTs were never limited (429)"
+  request GET /admin/login/
+  expect_status 200 "admin login page after the limit"
+  say "ok: admin login POSTs limited by nginx ($limited of 20 got 429), page still loads"
+}
+
 check_health
 check_static
 check_media
 check_docs
 check_login
+check_admin_login_limited
 check_forwarded_for
 check_upload_over_limit
 if [ "${SMOKE_FULL:-0}" = "1" ]; then

@@ -236,7 +236,7 @@ def test_deploy_smoke_through_nginx():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert output.count("deploy-smoke: ok: ") == 10, output
+    assert output.count("deploy-smoke: ok: ") == 11, output
     assert "deploy-smoke: PASS" in output
 
 
