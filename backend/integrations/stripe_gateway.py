@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -28,59 +27,9 @@ logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED_MESSAGE = "payments are not configured"
 
-# https://docs.stripe.com/currencies#zero-decimal: the amount is sent as is (1500 JPY -> 1500).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "JPY",
-        "KMF",
-        "KRW",
-        "MGA",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    }
-)
-# https://docs.stripe.com/currencies#three-decimal: thousandths, last digit 0. Our amounts have
-# two decimal places, so x1000 always ends in 0.
-THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-
 # PaymentIntent statuses after which the intent can no longer take a payment.
 INTENT_FINAL_STATUSES = frozenset({"succeeded", "canceled"})
 REFUND_FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
-
-
-def minor_unit_exponent(currency: str) -> int:
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """25.00 USD -> 2500, 1500 JPY -> 1500. An amount the currency cannot express is a 400."""
-    scaled = Decimal(amount).scaleb(minor_unit_exponent(currency))
-    if scaled != scaled.to_integral_value():
-        raise ValidationFailed(
-            f"{amount} {currency.upper()} cannot be charged: {currency.upper()} has "
-            f"{minor_unit_exponent(currency)} decimal places.",
-            code="invalid_amount",
-        )
-    return int(scaled)
-
-
-def from_minor_units(amount: int, currency: str) -> Decimal:
-    return Decimal(amount).scaleb(-minor_unit_exponent(currency)).quantize(Decimal("0.01"))
 
 
 @dataclass(frozen=True)

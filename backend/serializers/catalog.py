@@ -8,8 +8,8 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Booking, Session
+from backend.money import SUPPORTED_CURRENCIES, is_whole_in
 from backend.serializers.common import UserRefSerializer, UserSummarySerializer, absolute_url
-from backend.services.catalog import SUPPORTED_CURRENCIES, ZERO_DECIMAL_CURRENCIES
 
 # Far enough for any real planning, near enough that end_time never overflows.
 MAX_DAYS_AHEAD = 5 * 365
@@ -264,7 +264,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             errors["location"] = ["An in-person session needs a location."]
         currency = merged("currency", "USD")
         price = merged("price")
-        if currency in ZERO_DECIMAL_CURRENCIES and price is not None and price != int(price):
+        if price is not None and not is_whole_in(price, currency):
             errors["price"] = [f"{currency} prices must be whole numbers."]
         if errors:
             raise serializers.ValidationError(errors)

@@ -26,26 +26,6 @@ from backend.services.bookings import (
 
 Status = Session.Status
 
-# ISO 4217 codes the marketplace accepts (all supported by Stripe). Zero-decimal currencies
-# have no minor unit, so their prices must be whole numbers.
-SUPPORTED_CURRENCIES = (
-    "USD",
-    "EUR",
-    "GBP",
-    "INR",
-    "CAD",
-    "AUD",
-    "NZD",
-    "CHF",
-    "SEK",
-    "NOK",
-    "DKK",
-    "PLN",
-    "SGD",
-    "JPY",
-)
-ZERO_DECIMAL_CURRENCIES = frozenset({"JPY"})
-
 # The session lifecycle a creator drives. Cancelled is final.
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     Status.DRAFT: {Status.PUBLISHED, Status.CANCELLED},

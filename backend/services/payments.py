@@ -21,6 +21,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backend import money
 from backend.exceptions import BookingError, DomainError, NotFound
 from backend.integrations import stripe_gateway
 from backend.integrations.stripe_gateway import (
@@ -113,14 +114,14 @@ def _record_intent(booking: Booking, intent: Intent) -> Payment:
         booking=booking,
         kind=Kind.CHARGE,
         stripe_id=intent.id,
-        amount=stripe_gateway.from_minor_units(intent.amount, intent.currency),
+        amount=money.from_minor_units(intent.amount, intent.currency),
         currency=intent.currency,
         status=intent.status,
     )
 
 
 def _intent_matches_booking(booking: Booking, intent: Intent) -> bool:
-    expected_amount = stripe_gateway.to_minor_units(booking.amount, booking.currency)
+    expected_amount = money.to_minor_units(booking.amount, booking.currency)
     return (
         intent.metadata.get("booking_id") == str(booking.pk)
         and intent.amount == expected_amount
@@ -162,7 +163,7 @@ def _refund_charge(*, booking: Booking, charge: Payment) -> Payment:
         booking=booking,
         kind=Kind.REFUND,
         stripe_id=refund.id,
-        amount=stripe_gateway.from_minor_units(refund.amount, refund.currency or charge.currency),
+        amount=money.from_minor_units(refund.amount, refund.currency or charge.currency),
         currency=refund.currency or charge.currency,
         status=refund.status,
     )
@@ -261,7 +262,7 @@ def _obtain_intent(booking: Booking) -> Intent:
     # intent was cancelled is followed by a fresh one.
     attempt = booking.payments.filter(kind=Kind.CHARGE, status="canceled").count() + 1
     return stripe_gateway.create_payment_intent(
-        amount=stripe_gateway.to_minor_units(booking.amount, booking.currency),
+        amount=money.to_minor_units(booking.amount, booking.currency),
         currency=booking.currency,
         metadata={
             "booking_id": str(booking.pk),
@@ -283,7 +284,7 @@ def payment_create_intent(*, user: User, booking_id: int) -> IntentForClient:
     if booking is None:
         raise NotFound("Booking not found.")
     _check_payable(booking)
-    stripe_gateway.to_minor_units(booking.amount, booking.currency)  # 400 before calling Stripe
+    money.to_minor_units(booking.amount, booking.currency)  # 400 before calling Stripe
 
     # At most two rounds: the second only when the intent found turned out cancelled.
     for _round in range(2):
@@ -427,7 +428,7 @@ def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
             booking=booking,
             kind=Kind.REFUND,
             stripe_id=refund.id,
-            amount=stripe_gateway.from_minor_units(refund.amount, refund.currency or currency),
+            amount=money.from_minor_units(refund.amount, refund.currency or currency),
             currency=refund.currency or currency,
             status=refund.status,
         )

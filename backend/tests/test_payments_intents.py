@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 
 from backend.exceptions import ValidationFailed
-from backend.integrations.stripe_gateway import from_minor_units, to_minor_units
 from backend.models import Booking, Payment
+from backend.money import from_minor_units, to_minor_units
 from backend.services.bookings import booking_create
 from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
