@@ -1,0 +1,139 @@
+"""E-mail through the outbox and a real `celery -A core worker`, against real Redis.
+
+The web side is a live gunicorn (scripts/live_server.py) publishing to Redis; the mail sink is
+Django's file backend in a temporary folder, read by the test. PostgreSQL only (the web server,
+the worker and the test share the database), and only with TEST_REDIS_URL (task_support.py).
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from backend.tests.task_support import (
+    TEST_REDIS_URL,
+    MailSink,
+    flush_test_redis,
+    private_redis,
+    requires_redis,
+    start_beat,
+    start_worker,
+    task_env,
+    wait_for,
+)
+from scripts.live_server import live_server
+from scripts.load import create_load_data, request
+
+pytestmark = [pytest.mark.postgres, requires_redis]
+
+
+@pytest.fixture
+def mail():
+    sink = MailSink()
+    yield sink
+    sink.cleanup()
+
+
+def outbox_statuses(server) -> dict[str, int]:
+    with psycopg.connect(server.database_url) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM outbox_messages GROUP BY status")
+        return dict(rows.fetchall())
+
+
+def book(server, token: str, session_id: int):
+    return request(
+        server.url, "POST", "/api/bookings/", token=token, payload={"session": session_id}
+    )
+
+
+def test_the_booking_email_is_sent_by_the_worker_not_by_the_request(mail, tmp_path):
+    flush_test_redis()
+    env = task_env({}, broker_url=TEST_REDIS_URL, mail=mail)
+    with live_server(suffix="mailworker", workers=1, extra_env=env) as server:
+        data = create_load_data(server, tag="mw", sessions=1, capacity=5, users=1)
+
+        response = book(server, data["tokens"][0], data["sessions"][0])
+
+        assert response.status == 201
+        # No worker runs yet: the request sent nothing, the message waits on the broker.
+        assert mail.messages() == []
+        assert outbox_statuses(server) == {"published": 1}
+        health = request(server.url, "GET", "/api/health/")
+        assert (health.status, health.body) == (
+            200,
+            {"status": "ok", "database": "ok", "queue": "ok"},
+        )
+
+        worker = start_worker(server.env, tmp_path)
+        try:
+            wait_for(lambda: mail.messages(), timeout=30, what="the booking e-mail")
+            time.sleep(1)  # room for a duplicate to show up
+        finally:
+            worker.stop()
+        (message,) = mail.messages()
+        assert message["To"] == "load_mw_0@example.com"
+        assert message["Subject"] == "[Sessions Marketplace] Booking confirmed: Load session mw 0"
+        assert f"Booking: #{response.body['id']} (confirmed" in message.get_payload()
+        assert outbox_statuses(server) == {"done": 1}
+
+
+def test_redis_stopped_during_a_booking_load_loses_no_booking_and_no_email(mail, tmp_path):
+    users = 30
+    with private_redis() as broker:
+        env = {
+            **task_env({}, broker_url=broker.url, mail=mail),
+            # Messages the stopped Redis lost are published again after this long.
+            "OUTBOX_REPUBLISH_AFTER_SECONDS": "5",
+            "OUTBOX_SWEEP_SECONDS": "2",
+        }
+        with live_server(suffix="redisdown", workers=2, extra_env=env) as server:
+            data = create_load_data(server, tag="rd", sessions=3, capacity=10, users=users)
+            worker = start_worker(server.env, tmp_path)
+            beat = None
+            try:
+                answered: list = []
+
+                def one(index: int):
+                    result = book(server, data["tokens"][index], data["sessions"][index % 3])
+                    answered.append(result)
+                    if len(answered) == users // 3:
+                        broker.stop()  # mid-load, with requests in flight
+                    return result
+
+                with ThreadPoolExecutor(max_workers=6) as pool:
+                    results = list(pool.map(one, range(users)))
+
+                assert [r.status for r in results] == [201] * users
+                stranded = outbox_statuses(server)
+                assert stranded.get("pending", 0) >= users // 2, stranded
+                health = request(server.url, "GET", "/api/health/")
+                assert (health.status, health.body["queue"]) == (200, "down")
+
+                broker.start()
+                beat = start_beat(server.env, tmp_path, name="beat")
+                wait_for(
+                    lambda: len(mail.messages()) >= users,
+                    timeout=90,
+                    what="every booking e-mail after Redis came back",
+                )
+                wait_for(
+                    lambda: outbox_statuses(server) == {"done": users},
+                    timeout=30,
+                    what="every outbox row done",
+                )
+                time.sleep(3)  # a sweep or two more: nothing may be sent again
+            finally:
+                if beat is not None:
+                    beat.stop()
+                worker.stop()
+            expected = {
+                (
+                    f"load_rd_{i}@example.com",
+                    f"[Sessions Marketplace] Booking confirmed: Load session rd {i % 3}",
+                )
+                for i in range(users)
+            }
+            counts = mail.counts()
+            assert set(counts) == expected
+            assert set(counts.values()) == {1}, counts
