@@ -231,14 +231,15 @@ def due_messages(now: datetime) -> list[OutboxMessage]:
 
 
 def outbox_sweep(*, now: datetime | None = None) -> int:
-    """Publishes (inline: runs) every due message; returns how many. Holds no lock: a message
-    published twice is claimed once."""
+    """Publishes (inline: runs) every due message; returns how many were published (run).
+    Holds no lock: a message published twice is claimed once."""
     now = now or timezone.now()
     conditions = _due_conditions(now)
     handled = 0
     for message in due_messages(now):
         if queue_mode() == "inline":
-            outbox_execute(message_id=message.pk)
+            if outbox_execute(message_id=message.pk) == "skipped":
+                continue
         elif not _publish(message, still_due=conditions[message.status]):
             break  # the broker is down: the rest waits for the next sweep
         handled += 1
