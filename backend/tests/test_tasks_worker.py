@@ -5,6 +5,8 @@ Django's file backend in a temporary folder, read by the test. PostgreSQL only (
 the worker and the test share the database), and only with TEST_REDIS_URL (task_support.py).
 """
 
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,7 +24,7 @@ from backend.tests.task_support import (
     task_env,
     wait_for,
 )
-from scripts.live_server import live_server
+from scripts.live_server import ROOT, live_server
 from scripts.load import create_load_data, request
 
 pytestmark = [pytest.mark.postgres, requires_redis]
@@ -137,3 +139,63 @@ def test_redis_stopped_during_a_booking_load_loses_no_booking_and_no_email(mail,
             counts = mail.counts()
             assert set(counts) == expected
             assert set(counts.values()) == {1}, counts
+
+
+STRANDED_CODE = """
+import json, sys
+from backend.models import OutboxMessage
+count = int(sys.stdin.read())
+OutboxMessage.objects.bulk_create([
+    OutboxMessage(
+        task="notifications.send_email",
+        effect_key=f"email:booked:booking:{9000 + i}",
+        kwargs={"kind": "booked", "booking_id": 9000 + i, "to": f"stranded{i}@example.com",
+                "subject": f"Stranded {i}", "body": "Left behind by a crash."},
+    )
+    for i in range(count)
+])
+"""
+
+
+def test_two_beats_by_mistake_still_send_each_email_once(mail, tmp_path):
+    """Rows a crash left unpublished are swept by two beats at once: one e-mail each."""
+    flush_test_redis()
+    stranded = 20
+    env = {**task_env({}, broker_url=TEST_REDIS_URL, mail=mail), "OUTBOX_SWEEP_SECONDS": "1"}
+    with live_server(suffix="twobeats", workers=1, extra_env=env, seed=False) as server:
+        subprocess.run(  # noqa: S603 (fixed argv, no shell)
+            [sys.executable, "manage.py", "shell", "-c", STRANDED_CODE],
+            cwd=ROOT,
+            env=server.env,
+            input=str(stranded),
+            text=True,
+            capture_output=True,
+            check=True,
+        )
+        worker = start_worker(server.env, tmp_path)
+        beats = [start_beat(server.env, tmp_path, name=f"beat{n}") for n in (1, 2)]
+        try:
+            wait_for(
+                lambda: outbox_statuses(server) == {"done": stranded},
+                timeout=60,
+                what="the stranded rows to be sent",
+            )
+            # Both beats keep sending the sweep: let a few periods pass.
+            wait_for(
+                lambda: worker.log().count("already ran in period") >= 3,
+                timeout=30,
+                what="the second beat's duplicate sweeps to be skipped",
+            )
+        finally:
+            for beat in beats:
+                beat.stop()
+            worker.stop()
+        for beat in beats:
+            assert "Sending due task outbox.sweep" in beat.log()
+        counts = mail.counts()
+        assert counts == {(f"stranded{i}@example.com", f"Stranded {i}"): 1 for i in range(stranded)}
+        with psycopg.connect(server.database_url) as conn:
+            runs = conn.execute(
+                "SELECT slot, count(*) FROM periodic_runs WHERE job = 'outbox.sweep' GROUP BY slot"
+            ).fetchall()
+        assert runs and {count for _, count in runs} == {1}
