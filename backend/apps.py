@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class BackendConfig(AppConfig):
@@ -10,7 +11,10 @@ class BackendConfig(AppConfig):
         # Registers the outbox handlers and periodic jobs (backend/tasks/) in every process:
         # the web process runs tasks inline when there is no broker.
         import backend.tasks  # noqa: F401
+        from backend.integrations import lock_guard
         from backend.tasks import scheduler
 
+        # Gateways refuse to call a provider while this connection holds row locks.
+        connection_created.connect(lock_guard.install, dispatch_uid="backend.lock_guard")
         if scheduler.should_start():
             scheduler.start_inline_scheduler()

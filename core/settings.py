@@ -285,6 +285,9 @@ OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 600)
 OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 10)
 OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 600)
 OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 30)
+# A Stripe, S3 or OAuth call while the DB connection holds row locks (backend/integrations/
+# lock_guard.py): "raise" (development, tests) or "log" (production).
+INTEGRATION_LOCK_GUARD = env_str("INTEGRATION_LOCK_GUARD") or ("raise" if DEBUG else "log")
 # Stored files no avatar or session image uses any more are deleted after this long.
 ORPHAN_FILE_GRACE_MINUTES = env_int("ORPHAN_FILE_GRACE_MINUTES", 60)
 
