@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
+from backend.models import Booking, OutboxMessage, Payment, Session, StoredFile, StripeEvent, User
 
 
 @admin.register(User)
@@ -93,3 +93,16 @@ class StoredFileAdmin(admin.ModelAdmin):
     search_fields = ("key", "owner__username")
     list_select_related = ("owner",)
     raw_id_fields = ("owner", "session")
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Read-only: rows change only through the outbox (backend/services/outbox.py)."""
+
+    list_display = ("id", "task", "effect_key", "status", "attempts", "available_at", "done_at")
+    list_filter = ("status", "task")
+    search_fields = ("effect_key",)
+    readonly_fields = [field.name for field in OutboxMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
