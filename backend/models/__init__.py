@@ -1,4 +1,4 @@
-from backend.models.bookings import Booking
+from backend.models.bookings import Booking, BookingEvent
 from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.outbox import OutboxMessage, PeriodicRun
@@ -7,6 +7,7 @@ from backend.models.users import User
 
 __all__ = [
     "Booking",
+    "BookingEvent",
     "OutboxMessage",
     "Payment",
     "PeriodicRun",

@@ -1,6 +1,6 @@
 """Booking tasks: expiry of unpaid holds (every minute; `manage.py expire_bookings` for cron)."""
 
-from backend.services.bookings import bookings_expire_stale
+from backend.services.booking_changes import bookings_expire_stale
 from backend.tasks.periodic import periodic_job
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backend', '0003_bench_catalog_order_idx'),
+        ('backend', '0004_booking_events'),
     ]
 
     operations = [
