@@ -22,6 +22,7 @@ import stripe
 from django.conf import settings
 
 from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,9 @@ def _client_for(
 
 
 def get_client() -> stripe.StripeClient:
+    """The client for one call to Stripe; refuses while this connection holds row locks."""
     ensure_configured()
+    assert_no_row_locks("Stripe")
     return _client_for(
         settings.STRIPE_SECRET_KEY,
         settings.STRIPE_API_BASE.rstrip("/"),

@@ -63,10 +63,13 @@ def outbox_enqueue(
     kwargs: dict[str, Any],
     effect_key: str,
     max_attempts: int | None = None,
+    retry_failed: bool = False,
 ) -> OutboxMessage | None:
     """Asks for `task(**kwargs)` once the caller's transaction commits; None if already asked.
 
     Call it inside the transaction of the change that causes the task. `kwargs` must be JSON.
+    `retry_failed`: if this effect was asked for before and gave up (`failed`), try it again
+    (a person asked for it: staff refunding by hand).
     """
     message = OutboxMessage(
         task=task, kwargs=kwargs, effect_key=effect_key, max_attempts=max_attempts
@@ -76,10 +79,16 @@ def outbox_enqueue(
         with transaction.atomic():
             message.save()
     except IntegrityError:
-        if OutboxMessage.objects.filter(effect_key=effect_key).exists():
+        existing = OutboxMessage.objects.filter(effect_key=effect_key).first()
+        if existing is None:
+            raise
+        if not (retry_failed and existing.status == Status.FAILED):
             logger.info("outbox: %s already asked for", effect_key)
             return None
-        raise
+        OutboxMessage.objects.filter(pk=existing.pk, status=Status.FAILED).update(
+            status=Status.PENDING, attempts=0, available_at=timezone.now(), done_at=None
+        )
+        message = existing
     message_id = message.pk
     # robust: whatever happens in the relay, the committed change stands and the caller's
     # response goes out; the row waits for the sweep.
