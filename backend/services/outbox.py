@@ -25,6 +25,7 @@ No lock is held while a handler runs, so a handler may call Stripe, S3 or a mail
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,16 +116,26 @@ def outbox_relay(*, message_id: int) -> None:
     _publish(message, still_due=Q(status=Status.PENDING))
 
 
+# After a failed publish this process leaves the broker alone for a few seconds: with the broker
+# unreachable (not refusing: a connect timeout), every request would otherwise wait for it.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
 def _publish(message: OutboxMessage, *, still_due: Q) -> bool:
     """Sends the message to the broker, then marks it published if it is still as it was
     (`still_due`): a worker may have claimed it in between."""
+    global _broker_down_until
     from core.celery import app
 
+    if time.monotonic() < _broker_down_until:
+        return False
     try:
         app.send_task(message.task, kwargs={"message_id": message.pk})
     except Exception as error:
         # kombu's OperationalError for a broker that is down, or anything else: the row stays
         # as it is and the sweep tries again.
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         logger.warning(
             "outbox: could not publish message %s (%s): %s: %s",
             message.pk,

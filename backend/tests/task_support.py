@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
 from scripts.live_server import ROOT, free_port
+from scripts.load import request
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
 
@@ -250,3 +252,48 @@ def private_redis() -> Iterator[PrivateRedis]:
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+# --- Stripe: the stand-in (fake_stripe.py), reached by web and worker processes ---------------
+
+
+def stripe_env(fake: FakeStripe) -> dict[str, str]:
+    return {
+        "STRIPE_SECRET_KEY": API_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": fake.base_url,
+        "STRIPE_TIMEOUT_SECONDS": "1",
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+        # Retries and sweeps at test speed.
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "OUTBOX_RETRY_BASE_SECONDS": "1",
+        "OUTBOX_RETRY_MAX_SECONDS": "2",
+        "OUTBOX_LEASE_SECONDS": "4",
+    }
+
+
+def paid_booking(server, fake: FakeStripe, token: str, session_id: int) -> int:
+    booked = request(
+        server.url, "POST", "/api/bookings/", token=token, payload={"session": session_id}
+    )
+    assert booked.status == 201, booked
+    booking_id = booked.body["id"]
+    intent = request(
+        server.url,
+        "POST",
+        "/api/payment/create-intent/",
+        token=token,
+        payload={"booking_id": booking_id},
+    )
+    assert intent.status == 200, intent
+    fake.succeed(intent.body["payment_intent_id"])
+    confirmed = request(
+        server.url,
+        "POST",
+        "/api/payment/confirm/",
+        token=token,
+        payload={"payment_intent_id": intent.body["payment_intent_id"]},
+    )
+    assert (confirmed.status, confirmed.body["payment_status"]) == (200, "paid"), confirmed
+    return booking_id

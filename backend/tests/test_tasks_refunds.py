@@ -13,14 +13,16 @@ import time
 import psycopg
 import pytest
 
-from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
+from backend.tests.fake_stripe import FakeStripe
 from backend.tests.task_support import (
     TEST_REDIS_URL,
     MailSink,
     flush_test_redis,
+    paid_booking,
     requires_redis,
     start_beat,
     start_worker,
+    stripe_env,
     task_env,
     wait_for,
 )
@@ -69,22 +71,6 @@ def mail():
     sink.cleanup()
 
 
-def stripe_env(fake: FakeStripe) -> dict[str, str]:
-    return {
-        "STRIPE_SECRET_KEY": API_KEY,
-        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_API_BASE": fake.base_url,
-        "STRIPE_TIMEOUT_SECONDS": "1",
-        "STRIPE_MAX_NETWORK_RETRIES": "0",
-        # Retries and sweeps at test speed.
-        "OUTBOX_SWEEP_SECONDS": "1",
-        "OUTBOX_RETRY_BASE_SECONDS": "1",
-        "OUTBOX_RETRY_MAX_SECONDS": "2",
-        "OUTBOX_LEASE_SECONDS": "4",
-    }
-
-
 def setup_data(server, users: int) -> dict:
     result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
         [sys.executable, "manage.py", "shell", "-c", SETUP_CODE],
@@ -96,32 +82,6 @@ def setup_data(server, users: int) -> dict:
         check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def paid_booking(server, fake: FakeStripe, token: str, session_id: int) -> int:
-    booked = request(
-        server.url, "POST", "/api/bookings/", token=token, payload={"session": session_id}
-    )
-    assert booked.status == 201, booked
-    booking_id = booked.body["id"]
-    intent = request(
-        server.url,
-        "POST",
-        "/api/payment/create-intent/",
-        token=token,
-        payload={"booking_id": booking_id},
-    )
-    assert intent.status == 200, intent
-    fake.succeed(intent.body["payment_intent_id"])
-    confirmed = request(
-        server.url,
-        "POST",
-        "/api/payment/confirm/",
-        token=token,
-        payload={"payment_intent_id": intent.body["payment_intent_id"]},
-    )
-    assert (confirmed.status, confirmed.body["payment_status"]) == (200, "paid"), confirmed
-    return booking_id
 
 
 def query(server, sql: str, params: tuple = ()) -> list[tuple]:

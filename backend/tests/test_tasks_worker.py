@@ -13,14 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
+from backend.tests.fake_stripe import FakeStripe
 from backend.tests.task_support import (
     TEST_REDIS_URL,
     MailSink,
     flush_test_redis,
+    paid_booking,
     private_redis,
     requires_redis,
     start_beat,
     start_worker,
+    stripe_env,
     task_env,
     wait_for,
 )
@@ -80,65 +83,101 @@ def test_the_booking_email_is_sent_by_the_worker_not_by_the_request(mail, tmp_pa
         assert outbox_statuses(server) == {"done": 1}
 
 
-def test_redis_stopped_during_a_booking_load_loses_no_booking_and_no_email(mail, tmp_path):
-    users = 30
-    with private_redis() as broker:
-        env = {
-            **task_env({}, broker_url=broker.url, mail=mail),
-            # Messages the stopped Redis lost are published again after this long.
-            "OUTBOX_REPUBLISH_AFTER_SECONDS": "5",
-            "OUTBOX_SWEEP_SECONDS": "2",
-        }
-        with live_server(suffix="redisdown", workers=2, extra_env=env) as server:
-            data = create_load_data(server, tag="rd", sessions=3, capacity=10, users=users)
-            worker = start_worker(server.env, tmp_path)
-            beat = None
-            try:
-                answered: list = []
-
-                def one(index: int):
-                    result = book(server, data["tokens"][index], data["sessions"][index % 3])
-                    answered.append(result)
-                    if len(answered) == users // 3:
-                        broker.stop()  # mid-load, with requests in flight
-                    return result
-
-                with ThreadPoolExecutor(max_workers=6) as pool:
-                    results = list(pool.map(one, range(users)))
-
-                assert [r.status for r in results] == [201] * users
-                stranded = outbox_statuses(server)
-                assert stranded.get("pending", 0) >= users // 2, stranded
-                health = request(server.url, "GET", "/api/health/")
-                assert (health.status, health.body["queue"]) == (200, "down")
-
-                broker.start()
-                beat = start_beat(server.env, tmp_path, name="beat")
-                wait_for(
-                    lambda: len(mail.messages()) >= users,
-                    timeout=90,
-                    what="every booking e-mail after Redis came back",
-                )
-                wait_for(
-                    lambda: outbox_statuses(server) == {"done": users},
-                    timeout=30,
-                    what="every outbox row done",
-                )
-                time.sleep(3)  # a sweep or two more: nothing may be sent again
-            finally:
-                if beat is not None:
-                    beat.stop()
-                worker.stop()
-            expected = {
-                (
-                    f"load_rd_{i}@example.com",
-                    f"[Sessions Marketplace] Booking confirmed: Load session rd {i % 3}",
-                )
-                for i in range(users)
+def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twice(mail, tmp_path):
+    """Bookings and cancellations of paid bookings while Redis is down: every request is
+    answered as usual, and once Redis is back each e-mail and each refund happens once."""
+    users, paid_users = 30, 6
+    fake = FakeStripe().start()
+    try:
+        with private_redis() as broker:
+            env = {
+                **task_env({}, broker_url=broker.url, mail=mail),
+                **stripe_env(fake),
+                # Messages the stopped Redis lost are published again after this long.
+                "OUTBOX_REPUBLISH_AFTER_SECONDS": "5",
+                "OUTBOX_SWEEP_SECONDS": "2",
             }
-            counts = mail.counts()
-            assert set(counts) == expected
-            assert set(counts.values()) == {1}, counts
+            with live_server(suffix="redisdown", workers=2, extra_env=env) as server:
+                data = create_load_data(server, tag="rd", sessions=3, capacity=10, users=users)
+                paid = create_load_data(
+                    server, tag="rdp", sessions=1, capacity=10, users=paid_users, price="25.00"
+                )
+                worker = start_worker(server.env, tmp_path)
+                beat = None
+                try:
+                    paid_ids = [
+                        paid_booking(server, fake, token, paid["sessions"][0])
+                        for token in paid["tokens"]
+                    ]
+                    # Their "received" and "confirmed" e-mails, before the outage.
+                    wait_for(
+                        lambda: outbox_statuses(server) == {"done": 2 * paid_users},
+                        timeout=60,
+                        what="the paid bookings' e-mails",
+                    )
+                    answered: list = []
+
+                    def one(index: int):
+                        result = book(server, data["tokens"][index], data["sessions"][index % 3])
+                        answered.append(result)
+                        if len(answered) == users // 3:
+                            broker.stop()  # mid-load, with requests in flight
+                        return result
+
+                    with ThreadPoolExecutor(max_workers=6) as pool:
+                        results = list(pool.map(one, range(users)))
+                    cancels = [
+                        request(
+                            server.url, "POST", f"/api/bookings/{booking_id}/cancel/", token=token
+                        )
+                        for booking_id, token in zip(paid_ids, paid["tokens"], strict=True)
+                    ]
+
+                    assert [r.status for r in results] == [201] * users
+                    assert [r.status for r in cancels] == [200] * paid_users
+                    stranded = outbox_statuses(server)
+                    assert stranded.get("pending", 0) >= users // 2 + 2 * paid_users, stranded
+                    assert fake.refund_count == 0
+                    health = request(server.url, "GET", "/api/health/")
+                    assert (health.status, health.body["queue"]) == (200, "down")
+
+                    broker.start()
+                    beat = start_beat(server.env, tmp_path, name="beat")
+                    total = users + 4 * paid_users  # + received, confirmed, cancelled, refund
+                    wait_for(
+                        lambda: outbox_statuses(server) == {"done": total},
+                        timeout=120,
+                        what="every outbox row done after Redis came back",
+                    )
+                    time.sleep(3)  # a sweep or two more: nothing may happen again
+                finally:
+                    if beat is not None:
+                        beat.stop()
+                    worker.stop()
+                expected = {
+                    (
+                        f"load_rd_{i}@example.com",
+                        f"[Sessions Marketplace] Booking confirmed: Load session rd {i % 3}",
+                    )
+                    for i in range(users)
+                } | {
+                    (
+                        f"load_rdp_{i}@example.com",
+                        f"[Sessions Marketplace] {what}: Load session rdp 0",
+                    )
+                    for i in range(paid_users)
+                    for what in ("Booking received", "Booking confirmed", "Booking cancelled")
+                }
+                counts = mail.counts()
+                assert set(counts) == expected
+                assert set(counts.values()) == {1}, counts
+                assert fake.refund_count == paid_users
+                refunded = sorted(
+                    int(r["metadata"]["booking_id"]) for r in fake.state.refunds.values()
+                )
+                assert refunded == sorted(paid_ids)
+    finally:
+        fake.stop()
 
 
 STRANDED_CODE = """
