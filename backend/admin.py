@@ -11,12 +11,13 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from social_django.models import Association, Nonce, UserSocialAuth
@@ -24,6 +25,7 @@ from social_django.models import Association, Nonce, UserSocialAuth
 from backend.exceptions import DomainError
 from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
 from backend.serializers.catalog import SessionWriteSerializer, utc_iso
+from backend.services.bookings import booking_cancel, booking_confirm
 from backend.services.catalog import session_create, session_update
 
 # Pages for models nobody uses. Sign-in stores the provider identity on User
@@ -129,6 +131,14 @@ PAYMENT_COLUMNS: list[CsvColumn] = [
 ]
 
 
+def staff_user(request: HttpRequest) -> User:
+    """The signed-in staff user (the admin lets no one else in)."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_staff:
+        raise PermissionDenied
+    return user
+
+
 # --- users --------------------------------------------------------------------------------------
 
 
@@ -146,7 +156,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "oauth_provider", "is_staff", "is_active")
     search_fields = ("username", "email", "first_name", "last_name", "oauth_uid")
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Marketplace", {"fields": ("role", "bio", "avatar", "avatar_url")}),
         ("OAuth", {"fields": ("oauth_provider", "oauth_uid")}),
     )
@@ -175,11 +185,13 @@ class SessionAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.validated_data: dict[str, Any] = {}
-        if "creator" in self.fields:
-            self.fields["creator"].queryset = User.objects.filter(role=User.Role.CREATOR)
+        creator_field = self.fields.get("creator")
+        if isinstance(creator_field, forms.ModelChoiceField):
+            creator_field.queryset = User.objects.filter(role=User.Role.CREATOR)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.service_refusal is not None:
             self.add_error(None, f"Not saved: {self.service_refusal.message}")
         if self.errors:
@@ -249,7 +261,7 @@ class SessionAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Session | None = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm]:
-        form = super().get_form(request, obj, change, **kwargs)
+        form = cast(type[SessionAdminForm], super().get_form(request, obj, change, **kwargs))
         form.service_refusal = getattr(request, "_session_admin_refusal", None)
         return form
 
@@ -278,7 +290,10 @@ class SessionAdmin(admin.ModelAdmin):
         try:
             if change:
                 session = session_update(
-                    session_id=obj.pk, actor=request.user, data=form.validated_data, as_staff=True
+                    session_id=obj.pk,
+                    actor=staff_user(request),
+                    data=form.validated_data,
+                    as_staff=True,
                 )
             else:
                 session = session_create(
@@ -305,6 +320,58 @@ class PaymentInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+BookingService = Callable[..., Booking]
+
+
+def act_on_each_booking(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Booking],
+    *,
+    service: BookingService,
+    done: str,
+    refused: str,
+) -> None:
+    """Calls `service` once per selected booking and reports each row's outcome.
+
+    One service call (one transaction) per row, in id order: a refused row changes nothing
+    and does not stop the others.
+    """
+    actor = staff_user(request)
+    for booking in queryset.select_related("user", "session").order_by("pk"):
+        label = str(booking)
+        try:
+            result = service(booking_id=booking.pk, actor=actor)
+        except DomainError as error:
+            modeladmin.message_user(request, f"{label}: {refused}: {error.message}", messages.ERROR)
+            continue
+        modeladmin.message_user(
+            request,
+            f"{label}: {done}, payment {result.get_payment_status_display().lower()}.",
+            messages.SUCCESS,
+        )
+
+
+@admin.action(description="Cancel (refund per the rules)", permissions=["act"])
+def cancel_bookings(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Booking]
+) -> None:
+    act_on_each_booking(
+        modeladmin, request, queryset, service=booking_cancel, done="cancelled",
+        refused="not cancelled",
+    )  # fmt: skip
+
+
+@admin.action(description="Confirm", permissions=["act"])
+def confirm_bookings(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Booking]
+) -> None:
+    act_on_each_booking(
+        modeladmin, request, queryset, service=booking_confirm, done="confirmed",
+        refused="not confirmed",
+    )  # fmt: skip
 
 
 @admin.register(Booking)
@@ -341,9 +408,11 @@ class BookingAdmin(admin.ModelAdmin):
     )
     inlines = [PaymentInline]
     actions = [
+        cancel_bookings,
+        confirm_bookings,
         csv_export_action(
             filename="bookings.csv", columns=BOOKING_COLUMNS, select_related=("user", "session")
-        )
+        ),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -357,6 +426,10 @@ class BookingAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Booking | None = None) -> bool:
         # Nothing about a booking is ever hard-deleted (CONTRACT.md).
         return False
+
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        """May run the workflow actions: staff holding the model's change permission."""
+        return request.user.has_perm("backend.change_booking")
 
 
 @admin.register(Payment)
