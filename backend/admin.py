@@ -23,9 +23,9 @@ from django.http import HttpRequest, HttpResponse
 from social_django.models import Association, Nonce, UserSocialAuth
 
 from backend.exceptions import DomainError
-from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
+from backend.models import Booking, BookingEvent, Payment, Session, StoredFile, StripeEvent, User
 from backend.serializers.catalog import SessionWriteSerializer, utc_iso
-from backend.services.bookings import booking_cancel, booking_confirm
+from backend.services.bookings import booking_cancel, booking_confirm, booking_refund
 from backend.services.catalog import session_create, session_update
 
 # Pages for models nobody uses. Sign-in stores the provider identity on User
@@ -98,6 +98,7 @@ BOOKING_COLUMNS: list[CsvColumn] = [
     ("status", lambda b: b.status),
     ("payment_status", lambda b: b.payment_status),
     ("amount", lambda b: b.amount),
+    ("refunded_amount", lambda b: b.refunded_amount),
     ("currency", lambda b: b.currency),
     ("confirmed_at", lambda b: b.confirmed_at),
     ("cancelled_at", lambda b: b.cancelled_at),
@@ -322,19 +323,16 @@ class PaymentInline(admin.TabularInline):
         return False
 
 
-BookingService = Callable[..., Booking]
-
-
 def act_on_each_booking(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet[Booking],
     *,
-    service: BookingService,
+    service: Callable[[int, User], Booking],
     done: str,
     refused: str,
 ) -> None:
-    """Calls `service` once per selected booking and reports each row's outcome.
+    """Calls `service(booking_id, staff_user)` once per selected booking; reports each row.
 
     One service call (one transaction) per row, in id order: a refused row changes nothing
     and does not stop the others.
@@ -343,15 +341,24 @@ def act_on_each_booking(
     for booking in queryset.select_related("user", "session").order_by("pk"):
         label = str(booking)
         try:
-            result = service(booking_id=booking.pk, actor=actor)
+            result = service(booking.pk, actor)
         except DomainError as error:
             modeladmin.message_user(request, f"{label}: {refused}: {error.message}", messages.ERROR)
             continue
-        modeladmin.message_user(
-            request,
-            f"{label}: {done}, payment {result.get_payment_status_display().lower()}.",
-            messages.SUCCESS,
-        )
+        payment = result.get_payment_status_display().lower()
+        if (
+            result.status == Booking.Status.CANCELLED
+            and result.payment_status == Booking.PaymentStatus.PAID
+        ):
+            # Stripe accepted the refund but has not completed it (or refused it): the money
+            # is not back yet; the webhook, or "Refund" later, settles it.
+            modeladmin.message_user(
+                request,
+                f"{label}: {done}, payment still paid: Stripe has not completed the refund.",
+                messages.WARNING,
+            )
+            continue
+        modeladmin.message_user(request, f"{label}: {done}, payment {payment}.", messages.SUCCESS)
 
 
 @admin.action(description="Cancel (refund per the rules)", permissions=["act"])
@@ -359,9 +366,15 @@ def cancel_bookings(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Booking]
 ) -> None:
     act_on_each_booking(
-        modeladmin, request, queryset, service=booking_cancel, done="cancelled",
+        modeladmin,
+        request,
+        queryset,
+        service=lambda booking_id, actor: booking_cancel(
+            booking_id=booking_id, actor=actor, as_staff=True
+        ),
+        done="cancelled",
         refused="not cancelled",
-    )  # fmt: skip
+    )
 
 
 @admin.action(description="Confirm", permissions=["act"])
@@ -369,9 +382,59 @@ def confirm_bookings(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Booking]
 ) -> None:
     act_on_each_booking(
-        modeladmin, request, queryset, service=booking_confirm, done="confirmed",
+        modeladmin,
+        request,
+        queryset,
+        service=lambda booking_id, actor: booking_confirm(
+            booking_id=booking_id, actor=actor, as_staff=True
+        ),
+        done="confirmed",
         refused="not confirmed",
-    )  # fmt: skip
+    )
+
+
+@admin.action(description="Refund", permissions=["act"])
+def refund_bookings(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Booking]
+) -> None:
+    act_on_each_booking(
+        modeladmin,
+        request,
+        queryset,
+        service=lambda booking_id, actor: booking_refund(booking_id=booking_id, actor=actor),
+        done="refund requested",
+        refused="not refunded",
+    )
+
+
+class BookingEventInline(admin.TabularInline):
+    """The booking's audit trail, oldest first; written only by booking_transition."""
+
+    model = BookingEvent
+    extra = 0
+    can_delete = False
+    fields = (
+        "created_at",
+        "reason",
+        "actor",
+        "from_status",
+        "to_status",
+        "from_payment_status",
+        "to_payment_status",
+        "seats_before",
+        "seats_after",
+        "request_id",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BookingEvent]:
+        return super().get_queryset(request).select_related("actor")
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 @admin.register(Booking)
@@ -399,6 +462,7 @@ class BookingAdmin(admin.ModelAdmin):
         "status",
         "payment_status",
         "amount",
+        "refunded_amount",
         "currency",
         "notes",
         "created_at",
@@ -406,10 +470,11 @@ class BookingAdmin(admin.ModelAdmin):
         "confirmed_at",
         "cancelled_at",
     )
-    inlines = [PaymentInline]
+    inlines = [BookingEventInline, PaymentInline]
     actions = [
         cancel_bookings,
         confirm_bookings,
+        refund_bookings,
         csv_export_action(
             filename="bookings.csv", columns=BOOKING_COLUMNS, select_related=("user", "session")
         ),

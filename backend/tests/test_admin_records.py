@@ -165,9 +165,9 @@ def test_bookings_export_as_csv(client):
     assert response["Content-Disposition"] == 'attachment; filename="bookings.csv"'
     assert response.content.decode() == (
         "id,created_at,user,email,session_id,session,session_start,seats,status,"
-        "payment_status,amount,currency,confirmed_at,cancelled_at\r\n"
+        "payment_status,amount,refunded_amount,currency,confirmed_at,cancelled_at\r\n"
         f"{booking.pk},2026-12-01T09:30:00Z,dana,dana@example.com,{booking.session_id},"
-        "Intro to machine learning,2026-12-08T18:00:00Z,2,confirmed,paid,40.00,USD,"
+        "Intro to machine learning,2026-12-08T18:00:00Z,2,confirmed,paid,40.00,0.00,USD,"
         "2026-12-08T18:00:00Z,\r\n"
     )
 

@@ -122,7 +122,7 @@ def test_capacity_below_the_seats_taken_is_refused_by_the_service(client):
     # The service's Conflict, shown on the same form with what was typed.
     assert response.status_code == 200
     assert form_errors(response)["__all__"] == [
-        "Not saved: Capacity cannot be lower than the 3 seat(s) already taken."
+        "Not saved: 3 seat(s) are already booked; capacity cannot be lower."
     ]
     assert response.context["adminform"].form["capacity"].value() == "2"
     assert session_row(session) == before
