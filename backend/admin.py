@@ -350,12 +350,12 @@ def act_on_each_booking(
             result.status == Booking.Status.CANCELLED
             and result.payment_status == Booking.PaymentStatus.PAID
         ):
-            # Stripe accepted the refund but has not completed it (or refused it): the money
-            # is not back yet; the webhook, or "Refund" later, settles it.
+            # The money is not back yet: Stripe's refund is pending (its webhook settles it)
+            # or failed. Staff must see that, not a success.
+            refund = result.payments.filter(kind=Payment.Kind.REFUND).order_by("-id").first()
+            state = f"the refund at Stripe is {refund.status}" if refund else "no refund yet"
             modeladmin.message_user(
-                request,
-                f"{label}: {done}, payment still paid: Stripe has not completed the refund.",
-                messages.WARNING,
+                request, f"{label}: {done}, payment still paid: {state}.", messages.WARNING
             )
             continue
         modeladmin.message_user(request, f"{label}: {done}, payment {payment}.", messages.SUCCESS)

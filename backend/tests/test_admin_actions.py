@@ -287,16 +287,17 @@ def test_a_refused_action_writes_no_event_and_changes_nothing(client, action, fi
     assert Booking.objects.values().get(pk=booking.pk) == before_row
 
 
-def test_a_refund_stripe_has_not_completed_is_reported_as_such(client, fake_stripe):
+@pytest.mark.parametrize("refund_status", ["pending", "failed"])
+def test_a_refund_stripe_has_not_completed_is_reported_as_such(client, fake_stripe, refund_status):
     log_in_staff(client)
     booking, _ = paid_booking(fake_stripe)
-    fake_stripe.set_refund_status("pending")
+    fake_stripe.set_refund_status(refund_status)
 
     response = run_action(client, "cancel_bookings", [booking])
 
     assert message_texts(response) == [
         f"#{booking.pk} dana → Intro to machine learning, 2 seats: cancelled, "
-        "payment still paid: Stripe has not completed the refund."
+        f"payment still paid: the refund at Stripe is {refund_status}."
     ]
     booking.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("cancelled", "paid")
