@@ -7,7 +7,6 @@ import pytest
 from django.core.management import call_command
 
 from backend.models import Booking, Payment, User
-from backend.services.bookings import booking_cancel
 from backend.tests.conftest import auth_client
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +15,10 @@ pytestmark = pytest.mark.django_db
 PAID_DEMO_BOOKINGS = 6
 
 
-def seed(monkeypatch, password: str | None = "demo-pass-for-tests-1", *args: str) -> str:
+CHOSEN_PASSWORD = "demo-pass-for-tests-1"
+
+
+def seed(monkeypatch, password: str | None = CHOSEN_PASSWORD, *args: str) -> str:
     if password is None:
         monkeypatch.delenv("SEED_DEMO_PASSWORD", raising=False)
     else:
