@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.constants import EMPTY_VALUES
 
-from backend.models import Session
+from backend.models import Booking, Session
 from backend.selectors.catalog import catalog_search
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
@@ -146,4 +146,25 @@ class MySessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Session
+        fields = []
+
+
+class BookingFilter(django_filters.FilterSet):
+    """Filters of the signed-in user's booking lists."""
+
+    status = django_filters.ChoiceFilter(
+        choices=Booking.Status.choices, help_text="Only bookings in this status."
+    )
+    payment_status = django_filters.ChoiceFilter(
+        choices=Booking.PaymentStatus.choices, help_text="Only bookings in this payment status."
+    )
+    session = django_filters.NumberFilter(
+        field_name="session_id",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Only bookings of this session (its id).",
+    )
+
+    class Meta:
+        model = Booking
         fields = []

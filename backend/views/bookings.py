@@ -13,6 +13,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from backend.filters import BookingFilter
 from backend.models import Booking
 from backend.selectors import bookings as selectors
 from backend.serializers.bookings import (
@@ -74,7 +75,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     queryset = Booking.objects.none()
     serializer_class = BookingSerializer
     lookup_value_regex = r"[0-9]+"
-    filterset_fields = ["status", "payment_status"]
+    filterset_class = BookingFilter
 
     def get_queryset(self):
         # Only for the filter backend and the schema; the endpoints read through selectors.
@@ -156,7 +157,12 @@ class BookingViewSet(viewsets.GenericViewSet):
         return Response(BookingSerializer(booking, context={"request": request}).data)
 
     def _update(self, request, pk):
-        payload = BookingUpdateSerializer(data=request.data)
+        # What the client sees now: read-only fields may be sent back unchanged, not changed.
+        current = BookingSerializer(
+            selectors.booking_get_visible(user=request.user, booking_id=int(pk)),
+            context={"request": request},
+        ).data
+        payload = BookingUpdateSerializer(data=request.data, context={"current": current})
         payload.is_valid(raise_exception=True)
         booking = services.booking_update(
             booking_id=int(pk), actor=request.user, **payload.validated_data
