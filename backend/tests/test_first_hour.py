@@ -61,6 +61,14 @@ def test_api_index_links_resources_and_docs_that_answer(api_client):
 
 
 @pytest.mark.django_db
+def test_api_index_refuses_writes_in_json(api_client):
+    response = api_client.post("/api/", {})
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "POST" not allowed.', "code": "method_not_allowed"}
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.django_db
 def test_root_redirects_to_the_api_index(api_client):
     response = api_client.get("/")
     assert response.status_code == 302

@@ -1,12 +1,8 @@
 """`GET /api/`: where a newcomer (or a client) finds the resources and the documentation."""
 
-from drf_yasg.utils import swagger_auto_schema
-from rest_framework import serializers
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.reverse import reverse
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 
 # (key, URL name, what it is): the entry points; everything else is linked from Swagger.
 RESOURCES = [
@@ -30,37 +26,22 @@ DOCS = [
 ]
 
 
-class ApiLinkSerializer(serializers.Serializer):
-    url = serializers.URLField(help_text="Absolute URL.")
-    description = serializers.CharField(help_text="What is there.")
+# A plain Django view, not a DRF one: it stays out of the Swagger document (it would only
+# repeat the document's list of paths, and as the one path equal to the prefix it would turn
+# the document's basePath from /api into /).
+@csrf_exempt
+def api_index(request: HttpRequest) -> JsonResponse:
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        detail = f'Method "{request.method}" not allowed.'
+        response = JsonResponse({"detail": detail, "code": "method_not_allowed"}, status=405)
+        response["Allow"] = "GET, HEAD, OPTIONS"
+        return response
 
-
-class ApiIndexSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="The API's name.")
-    resources = serializers.DictField(
-        child=ApiLinkSerializer(), help_text="The main resources, by name."
-    )
-    docs = serializers.DictField(child=ApiLinkSerializer(), help_text="API documentation.")
-
-
-@swagger_auto_schema(
-    method="get",
-    operation_summary="Index of the API",
-    operation_description=(
-        "Links to the main resources and to the documentation (Swagger UI, ReDoc, the Swagger "
-        "2.0 document). `/` redirects here. Every API path ends with a slash."
-    ),
-    responses={200: ApiIndexSerializer},
-    security=[],
-)
-@api_view(["GET"])
-@authentication_classes([])
-@permission_classes([AllowAny])
-def api_index(request: Request) -> Response:
     def link(name: str, description: str, kwargs: dict | None = None) -> dict[str, str]:
-        return {"url": reverse(name, kwargs=kwargs, request=request), "description": description}
+        url = request.build_absolute_uri(reverse(name, kwargs=kwargs))
+        return {"url": url, "description": description}
 
-    return Response(
+    return JsonResponse(
         {
             "name": "Sessions Marketplace API",
             "resources": {key: link(name, text) for key, name, text in RESOURCES},
