@@ -62,11 +62,20 @@ def main() -> int:
 
         api_host = "127.0.0.1" if host in WILDCARD_HOSTS else host
         state_file = Path(os.environ.get("FAKE_STRIPE_STATE", "") or ROOT / ".fake_stripe.json")
-        fake = FakeStripe(
-            port=int(os.environ.get("FAKE_STRIPE_PORT", "") or 12111),
-            webhook_url=f"http://{api_host}:{port}/api/payment/webhook/",
-            state_file=state_file,
-        ).start()
+        stripe_port = int(os.environ.get("FAKE_STRIPE_PORT", "") or 12111)
+        try:
+            fake = FakeStripe(
+                port=stripe_port,
+                webhook_url=f"http://{api_host}:{port}/api/payment/webhook/",
+                state_file=state_file,
+            ).start()
+        except OSError as error:
+            print(
+                f"dev_server: cannot start the Stripe stand-in on 127.0.0.1:{stripe_port} "
+                f"({error.strerror}); is another `make run` running? Set FAKE_STRIPE_PORT.",
+                file=sys.stderr,
+            )
+            return 1
         env.update(
             STRIPE_SECRET_KEY=API_KEY,
             STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
@@ -79,9 +88,24 @@ def main() -> int:
 
     try:
         manage("migrate", "--noinput")
-        manage("seed_demo")
+        seeded = subprocess.run(
+            [sys.executable, "manage.py", "seed_demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sys.stderr.write(seeded.stderr)
+        print(seeded.stdout, end="", flush=True)
+        if seeded.returncode:
+            return seeded.returncode
         if fake is not None:
             print(payment_instructions(fake.base_url, port), flush=True)
+        # Last before the server's own output, so it is on screen: the password to sign in with.
+        for line in seeded.stdout.splitlines():
+            if line.startswith(("Demo password", "Passwords unchanged")):
+                print(line, flush=True)
         extra = sys.argv[1:]  # e.g. --noreload
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"{host}:{port}", *extra], cwd=ROOT, env=env

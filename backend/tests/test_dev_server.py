@@ -149,6 +149,9 @@ def test_make_run_without_keys_starts_the_stand_in_and_prints_how_to_pay(dev_ser
     assert "pm_card_chargeDeclined" in output
     # It binds loopback on the port it was told.
     assert f"Starting development server at {dev_server.url}/" in output
+    # The password is repeated after the payments banner, just before the server's own output.
+    banner = output.index("Fake payments:")
+    assert output.index(f"Demo password (every demo account): {dev_server.password}", banner)
 
 
 def test_paid_flow_with_curl_decline_then_pay_confirmed_by_the_signed_webhook(dev_server):
