@@ -231,14 +231,26 @@ class BookingViewSet(viewsets.GenericViewSet):
             "Stripe), why, and the status, payment status and seats before and after."
         ),
         manual_parameters=[
-            openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER),
             openapi.Parameter(
-                "page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, maximum=100
+                "page",
+                openapi.IN_QUERY,
+                description="A page number within the paginated result set (from 1).",
+                type=openapi.TYPE_INTEGER,
+                minimum=1,
+            ),
+            openapi.Parameter(
+                "page_size",
+                openapi.IN_QUERY,
+                description="Number of results per page (at most 100).",
+                type=openapi.TYPE_INTEGER,
+                minimum=1,
+                maximum=100,
             ),
         ],
         responses={200: BookingEventPageSerializer, **NOT_FOUND},
     )
-    @action(detail=True, methods=["get"], filterset_fields=[])
+    # Its own list: the booking list filters (BookingFilter) do not apply to events.
+    @action(detail=True, methods=["get"], filterset_class=None)
     def events(self, request, pk=None):
         events = selectors.booking_events(user=request.user, booking_id=int(pk))
         page = self.paginate_queryset(events)
