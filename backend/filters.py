@@ -1,7 +1,7 @@
 """Query-string filters (django-filter). Invalid values are a 400 with the field's message."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import django_filters
 from django import forms
@@ -44,7 +44,12 @@ class AwareDateTimeField(forms.DateTimeField):
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
         if timezone.is_naive(parsed):
             raise ValidationError(self.error_messages["naive"], code="naive")
-        return parsed
+        try:
+            # In UTC for the database: PostgreSQL refuses offsets beyond 15:59 (Python allows
+            # 23:59), and year 1 with a positive offset has no UTC equivalent at all.
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError) as error:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from error
 
 
 class AwareDateTimeFilter(django_filters.Filter):

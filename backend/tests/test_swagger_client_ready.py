@@ -132,3 +132,19 @@ def test_typed_values_are_what_the_filters_accept(api_client, user_client):
     for query in ({"min_price": "cheap"}, {"start_after": "tomorrow"}, {"ordering": "title"}):
         assert api_client.get("/api/sessions/", query).status_code == 400, query
     assert user_client.get("/api/bookings/", {"session": "1.5"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        # Any offset Python reads is fine (PostgreSQL alone would refuse beyond 15:59)...
+        ("2026-12-01T09:00:43+21:03", 200),
+        ("0039-02-24T09:00:43+21:03", 200),
+        # ...but a time with no UTC equivalent is a 400, not a database error.
+        ("0001-01-01T00:00:00+05:00", 400),
+    ],
+)
+def test_date_time_filters_take_any_offset_a_client_may_send(api_client, value, status):
+    for name in ("start_after", "start_before"):
+        response = api_client.get("/api/sessions/", {name: value})
+        assert response.status_code == status, response.json()
