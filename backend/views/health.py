@@ -39,7 +39,11 @@ health_schema = openapi.Schema(
 @swagger_auto_schema(
     method="get",
     operation_summary="Liveness, database and task-queue check",
-    operation_description="503 only when the database is unreachable; a broker outage is 200.",
+    operation_description=(
+        "No token, no throttling. 200 `{status: ok, database: ok, queue}` when the database "
+        "answers, whatever the broker's state (`queue`: ok, down or inline); 503 with "
+        "`database: error` when the database does not (for load balancers and probes)."
+    ),
     security=[],
     responses={200: health_schema, 503: health_schema},
 )
