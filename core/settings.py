@@ -11,6 +11,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -57,6 +61,17 @@ if SECRET_KEY in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
             "or set DJANGO_DEBUG=true for local development."
         )
+elif not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+):
+    # Django's own `check --deploy` criteria (security.W009), enforced at start-up: a short or
+    # repetitive key signs JWTs and sessions that can be forged by guessing it.
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY is too weak: use at least {SECRET_KEY_MIN_LENGTH} characters with "
+        f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
     # Only reachable with DEBUG on: production refuses to start above.
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-4d8f"  # noqa: S105
 
@@ -344,7 +359,13 @@ CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
 EMAIL_URL = env_str("EMAIL_URL") or "console://"
 _email = urlsplit(EMAIL_URL)
 if _email.scheme == "console":
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # In production the console is the log stream: there a message is only counted (recipients,
+    # subject), never printed with names and addresses; check --deploy warns (backend.W002).
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG
+        else "backend.mail.RedactedConsoleBackend"
+    )
 elif _email.scheme == "locmem":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 elif _email.scheme in {"smtp", "smtp+tls", "smtp+ssl"}:

@@ -10,10 +10,12 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from backend.management.commands.ensure_superuser import password_problems
 from backend.models import Booking, Session, User
 
 CREATORS = [
@@ -60,7 +62,7 @@ SESSIONS = [
     (2, "Strength over 40", "fitness", "30.00", "EUR", 17, 18, 60, 10, False, "published"),
     (2, "Meditation for sleep", "wellness", "0.00", "EUR", -3, 21, 30, 100, True, "published"),
     (2, "Posture clinic", "wellness", "20.00", "EUR", -12, 17, 45, 10, False, "published"),
-    (2, "Partner yoga", "yoga", "18.00", "JPY", 24, 11, 60, 12, False, "draft"),
+    (2, "Partner yoga", "yoga", "1800.00", "JPY", 24, 11, 60, 12, False, "draft"),
     (2, "Weekend retreat planning", "wellness", "0.00", "EUR", 28, 10, 60, 25, True, "published"),
 ]
 
@@ -82,6 +84,24 @@ BOOKINGS = [
 ]
 
 
+def refuse_weak_passwords(*, shared: str, admin: str) -> None:
+    """With DJANGO_DEBUG=false the given passwords pass ensure_superuser's check, or nothing is
+    written: the admin is a superuser, and the demo accounts sign in to a real deployment.
+    Generated passwords (none given) are random and always pass."""
+    given = [("admin", admin, "DJANGO_SUPERUSER_PASSWORD or SEED_DEMO_PASSWORD")] if admin else []
+    if shared:
+        given += [(username, shared, "SEED_DEMO_PASSWORD") for username, *_ in CREATORS + USERS]
+    for username, password, variable in given:
+        problems = password_problems(password, username=username, email=f"{username}@example.com")
+        if problems:
+            # The password itself is never printed: it would end up in container logs.
+            raise CommandError(
+                f"seed_demo: {variable} is refused with DJANGO_DEBUG=false (account "
+                f"{username!r}): " + "; ".join(problems) + ". Leave it empty for random "
+                "passwords, or choose a long random one."
+            )
+
+
 class Command(BaseCommand):
     help = "Creates demo users, sessions and bookings (idempotent)."
 
@@ -97,6 +117,8 @@ class Command(BaseCommand):
         reset = options["reset_passwords"]
         shared_password = os.environ.get("SEED_DEMO_PASSWORD", "").strip()
         admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip() or shared_password
+        if not settings.DEBUG:
+            refuse_weak_passwords(shared=shared_password, admin=admin_password)
         credentials: list[tuple[str, str, str]] = []
 
         def ensure_user(username, first, last, *, role, password, bio="", staff=False):
