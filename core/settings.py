@@ -5,6 +5,7 @@ One file. Everything that differs between machines is read from the environment 
 missing or example secret refuses to start instead of running insecurely.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -247,11 +248,21 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "sm",
+            # One Redis may serve several deployments (or test runs): each its own prefix.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX") or "sm",
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Peers whose X-Forwarded-For names the client (CIDRs, comma-separated): the proxy in front of
+# gunicorn. Anyone else's header is their own claim and ignored. Default: the same host.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address") from error
 
 # --- REST framework, JWT, docs --------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -265,9 +276,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["backend.renderers.ORJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Atomic counters in the shared cache, per client address (backend/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "backend.throttling.AnonRateThrottle",
+        "backend.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
@@ -275,7 +287,8 @@ REST_FRAMEWORK = {
         "auth": env_str("THROTTLE_AUTH_RATE") or "30/minute",
         "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
     },
-    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only.
+    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only. The
+    # header is believed only from TRUSTED_PROXIES (below).
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "backend.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -5,7 +5,6 @@ from drf_yasg.utils import swagger_auto_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from backend.serializers.files import (
@@ -19,6 +18,7 @@ from backend.services.files import (
     too_large_error,
     upload_max_request_bytes,
 )
+from backend.throttling import ScopedRateThrottle, UserRateThrottle
 
 error_response_schema = openapi.Schema(
     type=openapi.TYPE_OBJECT,
