@@ -62,6 +62,8 @@ if SECRET_KEY in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
             "or set DJANGO_DEBUG=true for local development."
         )
+    # Only reachable with DEBUG on: production refuses to start above.
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-4d8f"  # noqa: S105
 elif not DEBUG and (
     len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
     or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
@@ -73,8 +75,6 @@ elif not DEBUG and (
         f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones "
         "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
     )
-    # Only reachable with DEBUG on: production refuses to start above.
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-4d8f"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 if DEBUG and not ALLOWED_HOSTS:

@@ -40,8 +40,9 @@ def test_a_key_just_long_and_varied_enough_starts():
     assert result.returncode == 0, result.stderr
 
 
-def test_development_still_starts_with_a_short_key():
-    result = manage("check", env={"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "dev"})
+@pytest.mark.parametrize("secret", ["dev", "", "change-me"])
+def test_development_still_starts_with_a_short_missing_or_example_key(secret):
+    result = manage("check", env={"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": secret})
     assert result.returncode == 0, result.stderr
 
 
