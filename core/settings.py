@@ -237,6 +237,10 @@ STORAGES = {
 }
 
 UPLOAD_MAX_MB = env_int("UPLOAD_MAX_MB", 5)
+# Image decodes at once per process (each up to 32 MB of pixels, backend/services/files.py), and
+# how long an upload waits for its turn before a 503.
+UPLOAD_DECODE_CONCURRENCY = env_int("UPLOAD_DECODE_CONCURRENCY", 1)
+UPLOAD_DECODE_WAIT_SECONDS = env_int("UPLOAD_DECODE_WAIT_SECONDS", 20)
 # Django itself refuses request bodies far beyond the upload limit (multipart overhead allowed).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
