@@ -261,7 +261,7 @@ else:
 
 # Peers whose X-Forwarded-For names the client (CIDRs, comma-separated): the proxy in front of
 # gunicorn. Anyone else's header is their own claim and ignored. Default: the same host.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES") or ["127.0.0.1/32", "::1/128"]
 for _network in TRUSTED_PROXIES:
     try:
         ipaddress.ip_network(_network, strict=False)
