@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.models import Session
 from backend.money import MINIMUM_CHARGE, SUPPORTED_CURRENCIES, maximum_charge
-from backend.services.bookings import MAX_SEATS_PER_BOOKING
 from backend.tests.factories import SessionFactory
 
 pytestmark = pytest.mark.django_db
