@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.live_server import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -239,7 +241,14 @@ def test_deploy_smoke_through_nginx():
         cwd=REPO,
         # SMOKE_FULL: also a booking and uploads at and just over the limit (those endpoints
         # are merged).
-        env={**os.environ, "PYTHON": sys.executable, "SMOKE_FULL": "1"},
+        # Free ports: other test runs on the machine may run the smoke test at the same time.
+        env={
+            **os.environ,
+            "PYTHON": sys.executable,
+            "SMOKE_FULL": "1",
+            "SMOKE_GUNICORN_PORT": str(free_port()),
+            "SMOKE_NGINX_PORT": str(free_port()),
+        },
         capture_output=True,
         text=True,
         timeout=180,
