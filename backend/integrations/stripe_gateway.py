@@ -206,9 +206,11 @@ WEBHOOK_FUTURE_TOLERANCE_SECONDS = 300
 
 
 def _signed_timestamp(signature: str) -> int | None:
-    """The `t=` of a Stripe-Signature header (`t=1700000000,v1=...`)."""
+    """The `t=` of a Stripe-Signature header (`t=1700000000,v1=...`), parsed exactly as the
+    stripe library parses it (the first item named exactly `t`, no whitespace stripped), so the
+    timestamp checked here is the one its signature was verified with."""
     for item in signature.split(","):
-        key, _, value = item.strip().partition("=")
+        key, _, value = item.partition("=")
         if key == "t":
             try:
                 return int(value)

@@ -155,3 +155,17 @@ def test_webhook_from_a_clock_a_minute_ahead_is_accepted(fake_stripe, api_client
     response = deliver(api_client, payload, signature)
     assert response.status_code == 200, response.content
     assert Booking.objects.get(pk=booking.pk).status == "confirmed"
+
+
+@pytest.mark.django_db
+def test_a_second_timestamp_in_the_header_does_not_hide_a_future_one(
+    fake_stripe, api_client, user
+):
+    # Stripe's library verifies against the first item named exactly "t"; " t=<now>" (with a
+    # space) is not that item, so the future one is what was signed and must be the one checked.
+    booking, payload, signature = signed_at(fake_stripe, user, offset=3600)
+    before = booking_state(booking)
+    response = deliver(api_client, payload, f" t={int(time.time())},{signature}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+    assert booking_state(booking) == before
