@@ -158,9 +158,7 @@ def test_webhook_from_a_clock_a_minute_ahead_is_accepted(fake_stripe, api_client
 
 
 @pytest.mark.django_db
-def test_a_second_timestamp_in_the_header_does_not_hide_a_future_one(
-    fake_stripe, api_client, user
-):
+def test_a_second_timestamp_in_the_header_does_not_hide_a_future_one(fake_stripe, api_client, user):
     # Stripe's library verifies against the first item named exactly "t"; " t=<now>" (with a
     # space) is not that item, so the future one is what was signed and must be the one checked.
     booking, payload, signature = signed_at(fake_stripe, user, offset=3600)
