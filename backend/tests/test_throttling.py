@@ -103,6 +103,16 @@ def test_behind_the_trusted_proxy_each_client_has_its_own_limit(
     assert (first, other) == ([401, 401, 401, 429], 401)
 
 
+@pytest.mark.django_db
+def test_a_throttled_answer_says_when_to_retry(api_client, auth_rate):
+    for _ in range(3):
+        refresh_garbage(api_client, REMOTE_ADDR="203.0.113.8")
+    throttled = api_client.post(REFRESH_URL, {"refresh": "x"}, REMOTE_ADDR="203.0.113.8")
+    assert throttled.status_code == 429
+    # The minute opened with the first request, a moment ago.
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+
+
 # --- Counting is atomic -------------------------------------------------------------------------
 
 
