@@ -186,7 +186,7 @@ def run_settings(env: dict) -> subprocess.CompletedProcess:
     )
 
 
-# Long and varied enough for production (a repeated character is refused: test_privacy.py).
+# Long and varied enough for production (weak keys: test_production_safety.py).
 STRONG_KEY = "test-only-production-key-4b7e9d2a6c1f8e3b5a0d7c9e2f4a6b8d"
 
 
