@@ -135,7 +135,7 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
     # Throttles count in the redis service; gunicorn listens where nginx can reach it.
     assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/1"
     assert services["backend"]["environment"]["GUNICORN_BIND"] == "0.0.0.0:8000"
-    assert services["redis"]["image"] == "redis:7"
+    assert services["redis"]["image"] == "redis:7.4"
     assert services["backend"]["volumes"] == ["media:/srv/media:rw", "static:/srv/static:rw"]
     assert services["nginx"]["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert services["nginx"]["volumes"] == [
