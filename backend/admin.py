@@ -10,7 +10,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "oauth_provider", "is_staff", "is_active")
     search_fields = ("username", "email", "first_name", "last_name", "oauth_uid")
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Marketplace", {"fields": ("role", "bio", "avatar", "avatar_url")}),
         ("OAuth", {"fields": ("oauth_provider", "oauth_uid")}),
     )

@@ -32,6 +32,7 @@ class AwareDateTimeField(forms.DateTimeField):
     def to_python(self, value):
         if value in self.empty_values:
             return None
+        parsed: datetime | None
         if isinstance(value, datetime):
             parsed = value
         else:
@@ -91,7 +92,7 @@ class SessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Session
-        fields = []
+        fields: list[str] = []
 
     @classmethod
     def not_started(cls, queryset):
@@ -146,4 +147,4 @@ class MySessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Session
-        fields = []
+        fields: list[str] = []

@@ -30,6 +30,8 @@ def request(
     timeout: float = 30.0,
 ) -> Result:
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     headers = {"Content-Type": "application/json"}
     if token:

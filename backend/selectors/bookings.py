@@ -92,7 +92,7 @@ def booking_get_visible(*, user: User, booking_id: int) -> Booking:
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
 # Calendar clients update an event they already imported when SEQUENCE grows.
-ICAL_SEQUENCE = {
+ICAL_SEQUENCE: dict[str, int] = {
     Booking.Status.PENDING: 0,
     Booking.Status.CONFIRMED: 1,
     Booking.Status.CANCELLED: 2,

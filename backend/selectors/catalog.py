@@ -52,7 +52,8 @@ class SessionSearchVector(Func):
     def __init__(self):
         super().__init__(F("title"), F("description"), F("category"))
 
-    def as_sql(self, compiler, connection, **extra_context):
+    # Builds its own SQL from the template, so Func's function/template/arg_joiner do not apply.
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
         compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
         (title, p1), (description, p2), (category, p3) = compiled
         sql = SESSION_SEARCH_VECTOR_TEMPLATE.format(
@@ -186,7 +187,7 @@ def _search_postgres(queryset: QuerySet[Session], term: str) -> QuerySet[Session
 
 def _search_simple(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
     words = term.split()[:MAX_SEARCH_WORDS]
-    rank = Value(0, output_field=IntegerField())
+    rank: Expression = Value(0, output_field=IntegerField())
     for word in words:
         queryset = queryset.filter(
             Q(title__icontains=word)

@@ -6,6 +6,8 @@ sends them anyway has them ignored, like every other read-only field of the outp
 client may send back the object it received.
 """
 
+from typing import cast
+
 from rest_framework import serializers
 
 from backend.models import Booking
@@ -14,7 +16,8 @@ from backend.services.bookings import MAX_SEATS_PER_BOOKING
 
 # Primary keys are PostgreSQL bigints: a larger number is a 400 here, not a DataError later.
 MAX_ID = 2**63 - 1
-NOTES_MAX_LENGTH = Booking._meta.get_field("notes").max_length
+# The model field sets a max_length, so it is never None.
+NOTES_MAX_LENGTH = cast(int, Booking._meta.get_field("notes").max_length)
 
 
 class BookingSerializer(serializers.ModelSerializer):

@@ -124,7 +124,7 @@ def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
                     f"{MAX_SIDE_PX}x{MAX_SIDE_PX} is accepted.",
                     code="image_too_large",
                 )
-            if width * height > Image.MAX_IMAGE_PIXELS:
+            if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
                 raise too_many_pixels
             if image.format in JPEG_FORMATS:
                 # Decode a JPEG at 1/2, 1/4 or 1/8 scale when that still covers the output.
@@ -198,6 +198,8 @@ def _record_avatar(*, owner: User, stored: StoredFile) -> str:
 
 
 def _record_session_image(*, owner: User, stored: StoredFile) -> str:
+    if stored.session_id is None:
+        raise NotFound("Session not found.")
     # Locked and checked again: the session may have changed hands or gone since the pre-check.
     session = (
         Session.objects.select_for_update().filter(pk=stored.session_id, creator=owner).first()

@@ -7,7 +7,7 @@ from django.utils import timezone
 from backend.models import Booking, Session, User
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
 
@@ -23,7 +23,7 @@ class CreatorFactory(UserFactory):
     role = User.Role.CREATOR
 
 
-class SessionFactory(factory.django.DjangoModelFactory):
+class SessionFactory(factory.django.DjangoModelFactory[Session]):
     class Meta:
         model = Session
 
@@ -41,7 +41,7 @@ class SessionFactory(factory.django.DjangoModelFactory):
     status = Session.Status.PUBLISHED
 
 
-class BookingFactory(factory.django.DjangoModelFactory):
+class BookingFactory(factory.django.DjangoModelFactory[Booking]):
     class Meta:
         model = Booking
 

@@ -254,7 +254,7 @@ def test_postgres_search_expression_matches_the_gin_index(catalog):
 
 
 def bulk_sessions(count: int, **fields) -> list[Session]:
-    creator = fields.pop("creator", None) or CreatorFactory()
+    creator = fields.pop("creator", None) or CreatorFactory.create()
     start = timezone.now() + timedelta(days=1)
     return Session.objects.bulk_create(
         Session(

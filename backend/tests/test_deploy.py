@@ -80,7 +80,12 @@ def compose_project(tmp_path: Path, env_text: str) -> Path:
 
 def compose(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        [shutil.which("docker-compose"), "--project-directory", str(project), *args],
+        [
+            shutil.which("docker-compose") or "docker-compose",
+            "--project-directory",
+            str(project),
+            *args,
+        ],
         cwd=project,
         env={"PATH": os.environ["PATH"], "HOME": str(project)},
         capture_output=True,

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 
 def run_setup(project: Path) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        [shutil.which("bash"), "setup.sh", "--no-run"],
+        [shutil.which("bash") or "bash", "setup.sh", "--no-run"],
         cwd=project,
         # A clean environment: no DATABASE_URL (CI's PostgreSQL) nor test defaults leak in.
         env={
