@@ -26,6 +26,10 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# The fast tier for the edit-test loop: everything but the live-server (e2e) and slow tests.
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not slow"
+
 # Style, then the layer contracts (pyproject.toml [tool.importlinter]), then types ([tool.mypy];
 # the django-stubs plugin loads core.settings, hence the development defaults).
 lint: export DJANGO_DEBUG ?= true

@@ -4,8 +4,6 @@ import http.client
 import json
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -49,21 +47,6 @@ def request(
         return Result(0, None, "", {})
     finally:
         connection.close()
-
-
-def run_concurrently(jobs: list, *, max_workers: int | None = None) -> list[Result]:
-    """Runs the callables on `max_workers` threads (default: one each) and returns their
-    results. With one thread per job they start at the same moment, behind a barrier."""
-    workers = max_workers or len(jobs)
-    barrier = threading.Barrier(len(jobs)) if workers >= len(jobs) else None
-
-    def start(job):
-        if barrier is not None:
-            barrier.wait()
-        return job()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(start, jobs))
 
 
 SETUP_CODE = """

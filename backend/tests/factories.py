@@ -1,10 +1,11 @@
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
-from backend.models import Booking, Session, User
+from backend.models import Booking, Payment, Session, StoredFile, User
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -52,3 +53,33 @@ class BookingFactory(factory.django.DjangoModelFactory[Booking]):
     currency = factory.LazyAttribute(lambda o: o.session.currency)
     status = Booking.Status.CONFIRMED
     payment_status = Booking.PaymentStatus.NOT_REQUIRED
+
+
+class PaymentFactory(factory.django.DjangoModelFactory[Payment]):
+    """A succeeded charge for the whole booking; `kind=Payment.Kind.REFUND` for a refund."""
+
+    class Meta:
+        model = Payment
+
+    booking = factory.SubFactory(BookingFactory, payment_status=Booking.PaymentStatus.PAID)
+    kind = Payment.Kind.CHARGE
+    stripe_id = factory.LazyAttributeSequence(
+        lambda o, n: f"{'re' if o.kind == Payment.Kind.REFUND else 'pi'}_test_{n}"
+    )
+    amount = factory.LazyAttribute(lambda o: o.booking.amount)
+    # Lower case, as Stripe's own objects carry it.
+    currency = factory.LazyAttribute(lambda o: o.booking.currency.lower())
+    status = "succeeded"
+
+
+class StoredFileFactory(factory.django.DjangoModelFactory[StoredFile]):
+    """The row of an uploaded avatar; the object itself is not written to storage."""
+
+    class Meta:
+        model = StoredFile
+
+    owner = factory.SubFactory(UserFactory)
+    purpose = StoredFile.Purpose.AVATAR
+    key = factory.LazyFunction(lambda: f"avatars/{uuid.uuid4()}.webp")
+    size = 1
+    content_type = "image/webp"

@@ -11,8 +11,8 @@ from django.db import transaction
 
 from backend.models import Booking
 from backend.services import bookings as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,12 +1,10 @@
 """POST /api/payment/webhook/: signed events, exactly-once effects, out-of-order delivery."""
 
-import threading
 import time
 from decimal import Decimal
 
 import pytest
 import stripe
-from django.db import connection
 from rest_framework.test import APIClient
 
 from backend.models import Booking, Payment, StripeEvent
@@ -14,12 +12,12 @@ from backend.services.bookings import booking_cancel
 from backend.tests.factories import SessionFactory, UserFactory
 from backend.tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
 from backend.tests.payments_support import (
-    age_booking,
     book,
     booking_state,
     deliver,
     start_payment,
 )
+from backend.tests.support import expire_hold, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +117,7 @@ def test_replayed_event_has_no_second_effect(fake_stripe, api_client, user):
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_late")
 
@@ -156,7 +154,7 @@ def test_success_with_the_wrong_amount_does_not_confirm_and_is_refunded(
 
 
 def test_seats_cannot_change_once_payment_has_started(fake_stripe, user):
-    from backend.tests.conftest import auth_client
+    from backend.tests.support import auth_client
 
     booking = book(user, SessionFactory())
     start_payment(user, booking)
@@ -268,7 +266,7 @@ def test_late_success_confirms_when_seats_are_free(fake_stripe, api_client, user
     if how == "cancelled":
         booking_cancel(booking_id=booking.pk, actor=user)
     else:
-        age_booking(booking)
+        expire_hold(booking)
         if how == "marked_expired":
             Booking.objects.filter(pk=booking.pk).update(status="expired")
     book(UserFactory(), session)  # one seat of two taken by someone else
@@ -287,7 +285,7 @@ def test_late_success_is_refunded_when_it_cannot_be_confirmed(fake_stripe, api_c
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     if how == "sold_out":
         book(UserFactory(), session)
     elif how == "rebooked":
@@ -316,7 +314,7 @@ def test_late_success_whose_refund_fails_is_502_and_redelivered(fake_stripe, api
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     before = booking_state(booking)
     payload, signature = signed_event("payment_intent.succeeded", intent)
@@ -337,7 +335,7 @@ def test_pending_refund_is_settled_by_charge_refunded(fake_stripe, api_client, u
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     fake_stripe.set_refund_status("pending")
 
@@ -358,6 +356,7 @@ def test_pending_refund_is_settled_by_charge_refunded(fake_stripe, api_client, u
 # --- concurrency (PostgreSQL) ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_event_delivered_50_times_at_once_has_one_effect(fake_stripe, user):
@@ -365,28 +364,16 @@ def test_same_event_delivered_50_times_at_once_has_one_effect(fake_stripe, user)
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_fifty")
     deliveries = 50
-    barrier = threading.Barrier(deliveries)
-    results: list[tuple[int, str]] = []
-    results_lock = threading.Lock()
 
     def deliver_once():
-        try:
-            barrier.wait(timeout=10)
-            response = deliver(APIClient(), payload, signature)
-            with results_lock:
-                results.append((response.status_code, response.json().get("outcome", "")))
-        finally:
-            connection.close()
+        response = deliver(APIClient(), payload, signature)
+        return response.status_code, response.json().get("outcome", "")
 
-    threads = [threading.Thread(target=deliver_once) for _ in range(deliveries)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently([deliver_once] * deliveries, raise_errors=True)
 
     assert sorted(results) == sorted(
         [(200, "refunded_no_seats")] + [(200, "duplicate")] * (deliveries - 1)
