@@ -17,7 +17,7 @@ from backend.tests.payments_support import (
     deliver,
     start_payment,
 )
-from backend.tests.support import expire_hold, run_concurrently
+from backend.tests.support import auth_client, expire_hold, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -242,17 +242,25 @@ def test_refund_from_the_dashboard_cancels_a_confirmed_booking(fake_stripe, api_
     assert booking.cancelled_at is not None
 
 
-def test_partial_refund_leaves_the_booking_paid(fake_stripe, api_client, user):
-    booking = book(user, SessionFactory())
+def test_partial_refund_is_recorded_and_the_booking_stays_paid(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory(price=Decimal("40.00"), currency="EUR"))
     intent_id = start_payment(user, booking)
     deliver(api_client, *signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id)))
     charge = fake_stripe.charge_for(intent_id, refunded=False)
+    charge["amount_refunded"] = 3000
 
     response = deliver(api_client, *signed_event("charge.refunded", charge))
+    replay = deliver(api_client, *signed_event("charge.refunded", charge))
 
-    assert response.json()["outcome"] == "partial_refund_ignored"
+    assert response.json()["outcome"] == "partially_refunded"
+    assert replay.json()["outcome"] == "already_applied"
     booking.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert booking.refunded_amount == Decimal("30.00")
+    refunds = booking.payments.filter(kind="refund")
+    assert [(r.amount, r.status) for r in refunds] == [(Decimal("30.00"), "succeeded")]
+    spent = auth_client(user).get("/api/dashboard/user/").json()["stats"]["total_spent"]
+    assert spent == [{"currency": "EUR", "amount": "10.00"}]
 
 
 # --- success after the hold ended --------------------------------------------------------------

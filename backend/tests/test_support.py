@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from backend.booking_rules import seats_taken
 from backend.models import Booking, Payment, StoredFile
-from backend.services.bookings import seats_taken
 from backend.tests.factories import (
     BookingFactory,
     PaymentFactory,
