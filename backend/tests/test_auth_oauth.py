@@ -5,7 +5,6 @@ Nothing reaches the internet: an unstubbed URL is a ConnectionError, which the A
 """
 
 import json
-import threading
 from functools import partial
 from urllib.parse import parse_qs
 
@@ -26,7 +25,7 @@ from backend.integrations.oauth import (
 from backend.models import User
 from backend.services import users as user_services
 from backend.tests.factories import UserFactory
-from backend.tests.support import run_concurrently
+from backend.tests.support import run_concurrently, wait_after
 
 pytestmark = pytest.mark.django_db
 
@@ -527,16 +526,7 @@ def test_two_accounts_with_the_verified_email_link_neither(api_client, provider)
 
 def race_past_the_lookup(monkeypatch, count_: int, request) -> list:
     """Run `request` in threads that all pass the account lookup before any creates one."""
-    barrier = threading.Barrier(count_)
-    lookup = user_services._user_for_identity
-
-    def lookup_then_wait(identity):
-        found = lookup(identity)
-        barrier.wait(timeout=10)
-        return found
-
-    monkeypatch.setattr(user_services, "_user_for_identity", lookup_then_wait)
-    # The barrier that matters is the one after the lookup (above), not at the start.
+    wait_after(monkeypatch, user_services, "_user_for_identity", parties=count_)
     return run_concurrently(
         [partial(request, index) for index in range(count_)],
         start_together=False,

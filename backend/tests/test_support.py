@@ -16,7 +16,13 @@ from backend.tests.factories import (
     SessionFactory,
     StoredFileFactory,
 )
-from backend.tests.support import backdate, expire_hold, in_background, run_concurrently
+from backend.tests.support import (
+    backdate,
+    expire_hold,
+    in_background,
+    run_concurrently,
+    wait_after,
+)
 
 # --- run_concurrently ------------------------------------------------------------------------
 
@@ -90,6 +96,28 @@ def test_in_background_returns_the_result_or_raises():
 
     with pytest.raises(RuntimeError, match="background failure"):
         in_background(fail).result()
+
+
+def test_wait_after_lets_no_caller_past_the_point_until_all_got_there(monkeypatch):
+    events = []
+    lock = threading.Lock()
+
+    class Service:
+        @staticmethod
+        def check(name):
+            with lock:
+                events.append(f"checked {name}")
+
+    wait_after(monkeypatch, Service, "check", parties=3)
+
+    def call(name):
+        Service.check(name)
+        with lock:
+            events.append(f"past {name}")
+
+    run_concurrently([lambda n=n: call(n) for n in "abc"], start_together=False, raise_errors=True)
+
+    assert [event.split()[0] for event in events] == ["checked"] * 3 + ["past"] * 3
 
 
 def backends_of_this_database() -> int:

@@ -3,7 +3,12 @@
 
 from backend.tests.support.backdating import backdate, expire_hold
 from backend.tests.support.clients import auth_client
-from backend.tests.support.concurrency import Background, in_background, run_concurrently
+from backend.tests.support.concurrency import (
+    Background,
+    in_background,
+    run_concurrently,
+    wait_after,
+)
 
 __all__ = [
     "Background",
@@ -12,4 +17,5 @@ __all__ = [
     "expire_hold",
     "in_background",
     "run_concurrently",
+    "wait_after",
 ]

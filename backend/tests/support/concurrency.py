@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+import pytest
 from django.db import connection
 
 T = TypeVar("T")
@@ -80,6 +81,32 @@ def run_concurrently(
             if isinstance(result, BaseException):
                 raise result
     return results
+
+
+def wait_after(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: object,
+    name: str,
+    *,
+    parties: int,
+    timeout: float = BARRIER_TIMEOUT_SECONDS,
+) -> threading.Barrier:
+    """Patches `owner.name` so that every call runs the original, then waits until `parties`
+    calls have got that far: the worst interleaving at that point, every time.
+
+    For races that threads started together would hit only sometimes, e.g. two requests that
+    both pass an unlocked check before either takes the lock.
+    """
+    original = getattr(owner, name)
+    barrier = threading.Barrier(parties)
+
+    def original_then_wait(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        barrier.wait(timeout=timeout)
+        return result
+
+    monkeypatch.setattr(owner, name, original_then_wait)
+    return barrier
 
 
 class Background(Generic[T]):
