@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from scripts.live_server import ROOT
@@ -13,7 +14,7 @@ from scripts.live_server import ROOT
 @dataclass
 class Result:
     status: int  # 0: the connection failed (no HTTP answer at all)
-    body: dict | list | None
+    body: Any  # the decoded JSON (usually a dict), None for a body that is not JSON
     content_type: str
     headers: dict[str, str]
 
