@@ -56,6 +56,10 @@ def client_ip(request: Any) -> str:
 class CountingRateThrottle(throttling.SimpleRateThrottle):
     """SimpleRateThrottle with an atomic counter per client and period (module docstring)."""
 
+    # Set by SimpleRateThrottle.__init__ from the rate (drf-stubs does not declare them).
+    num_requests: int
+    duration: int
+
     def get_ident(self, request: Any) -> str:
         return client_ip(request)
 

@@ -184,7 +184,9 @@ def _translate(backend: BaseOAuth2, error: SocialAuthBaseException) -> Exception
     return ValidationFailed(f"{title} rejected the sign-in: {_reason(error)}", code="oauth")
 
 
-def _identity(backend: BaseOAuth2, provider: str, profile: dict[str, Any]) -> ProviderIdentity:
+def _identity(
+    backend: BaseOAuth2, provider: str, profile: dict[str, Any] | None
+) -> ProviderIdentity:
     if not isinstance(profile, dict):
         raise AuthResponseError(backend, code="malformed_response", stage="user_info")
     uid = backend.get_user_id_from_sources(profile, id_key=ID_KEYS[provider])

@@ -65,7 +65,7 @@ def save_object(*, key: str, content: bytes, content_type: str) -> str:
     assert_no_row_locks("storage save")
     file = ContentFile(content, name=key)
     # S3Storage sends this as the object's Content-Type (instead of guessing from the name).
-    file.content_type = content_type
+    file.content_type = content_type  # type: ignore[attr-defined]  # an attribute S3Storage reads
     try:
         return default_storage.save(key, file)
     except STORAGE_ERRORS as error:

@@ -7,6 +7,7 @@ the row itself.
 
 from datetime import UTC
 from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -18,7 +19,20 @@ from backend.models import Booking, BookingEvent, User
 from backend.models.catalog import session_end_time
 
 
-def _with_relations(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
+class ShownStatus(TypedDict):
+    # Any: django-stubs checks lookups on an annotation (shown_status__in=...) against this type.
+    shown_status: Any
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    ShownBooking = WithAnnotations[Booking, ShownStatus]
+else:
+    ShownBooking = Booking
+
+
+def _with_relations(queryset: QuerySet[Booking]) -> QuerySet[ShownBooking]:
     # Everything BookingSerializer reads: the session summary with its creator, and the user;
     # `status` as the reader must see it (a hold that ran out reads as expired).
     return queryset.select_related("session__creator", "user").annotate(shown_status=shown_status())
@@ -81,7 +95,7 @@ def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
 # Calendar clients update an event they already imported when SEQUENCE grows.
-ICAL_SEQUENCE = {
+ICAL_SEQUENCE: dict[str, int] = {
     Booking.Status.PENDING: 0,
     Booking.Status.CONFIRMED: 1,
     Booking.Status.CANCELLED: 2,

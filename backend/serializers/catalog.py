@@ -2,6 +2,7 @@
 
 from datetime import UTC, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
@@ -16,6 +17,33 @@ from backend.serializers.common import (
     absolute_url,
     page_of,
 )
+
+
+class CatalogAnnotations(TypedDict):
+    """What the catalog selectors (backend/selectors/catalog.py) annotate on every session."""
+
+    seats_left: int
+    viewer_sees_meeting_url: bool
+
+
+class MySessionAnnotations(CatalogAnnotations):
+    """What `my_sessions` adds for the creator."""
+
+    seats_taken: int
+    bookings_pending: int
+    bookings_confirmed: int
+    bookings_cancelled: int
+    bookings_expired: int
+
+
+# For mypy, a session row with those annotations; at run time (drf-yasg reads the hints) a Session.
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    CatalogSession = WithAnnotations[Session, CatalogAnnotations]
+    MySession = WithAnnotations[Session, MySessionAnnotations]
+else:
+    CatalogSession = MySession = Session
 
 # Far enough for any real planning, near enough that end_time never overflows.
 MAX_DAYS_AHEAD = 5 * 365
@@ -101,7 +129,7 @@ class SessionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, session: Session) -> dict:
+    def to_representation(self, session: CatalogSession) -> dict:
         creator = session.creator
         return {
             "id": session.id,
@@ -132,7 +160,7 @@ class SessionSerializer(serializers.ModelSerializer):
         }
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
-    def get_meeting_url(self, session: Session) -> str | None:
+    def get_meeting_url(self, session: CatalogSession) -> str | None:
         """Null unless the viewer is the creator or holds a confirmed booking (and it is set)."""
         if session.viewer_sees_meeting_url and session.meeting_url:
             return session.meeting_url
@@ -165,7 +193,10 @@ class MySessionSerializer(SessionSerializer):
         fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts"]
         read_only_fields = fields
 
-    def to_representation(self, session: Session) -> dict:
+    # Narrower than the parent's on purpose: my_sessions rows carry the counts as well.
+    def to_representation(  # type: ignore[override]
+        self, session: MySession
+    ) -> dict:
         return {
             **super().to_representation(session),
             "seats_taken": session.seats_taken,

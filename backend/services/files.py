@@ -261,7 +261,7 @@ def _reencode(*, data: bytes, rendition: Rendition) -> bytes:
                     f"{MAX_SIDE_PX}x{MAX_SIDE_PX} is accepted.",
                     code="image_too_large",
                 )
-            if width * height > Image.MAX_IMAGE_PIXELS:
+            if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
                 raise too_many_pixels
             image_format = "JPEG" if image.format in JPEG_FORMATS else str(image.format)
             cost = decode_bytes_per_pixel(
@@ -289,7 +289,8 @@ def _reencode(*, data: bytes, rendition: Rendition) -> bytes:
             # Shrink first, while the full-size pixels are the only big buffer: orientation and
             # output mode are then applied to the small image, not to full-size copies.
             if image.mode not in RESAMPLED_AS_IS:
-                image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+                # The converted copy stands in for the opened file from here on.
+                image = image.convert("RGBA" if _has_alpha(image) else "RGB")  # type: ignore[assignment]
             image.thumbnail((rendition.max_side, rendition.max_side), Image.Resampling.LANCZOS)
             # Apply the camera's orientation before the EXIF that carries it is dropped.
             oriented = ImageOps.exif_transpose(image)
@@ -353,6 +354,8 @@ def _record_avatar(*, owner: User, stored: StoredFile) -> str:
 
 
 def _record_session_image(*, owner: User, stored: StoredFile) -> str:
+    if stored.session_id is None:
+        raise NotFound("Session not found.")
     # Locked and checked again: the session may have changed hands or gone since the pre-check.
     session = (
         Session.objects.select_for_update().filter(pk=stored.session_id, creator=owner).first()

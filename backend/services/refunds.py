@@ -14,6 +14,7 @@ acted, a worker killed mid-call) returns the first refund instead of refunding a
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
@@ -45,7 +46,7 @@ def apply_refund_state(booking: Booking, *, actor: User | None, reason: str) -> 
     Caller holds lock_booking. Returns whether the booking changed (one audit event if so).
     """
     refunded = refunded_total(booking)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if refunded != booking.refunded_amount:
         changes["refunded_amount"] = refunded
     payment_status = None

@@ -127,7 +127,7 @@ class FakeStripe:
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> "FakeStripe":
         self.thread.start()

@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from backend.models import Booking, BookingEvent
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
 from backend.tests.fake_stripe import FakeStripe
-from backend.tests.payments_support import age_booking, deliver, pay, start_payment
+from backend.tests.payments_support import deliver, pay, start_payment
+from backend.tests.support import auth_client, expire_hold
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_a_seat_change_records_seats_before_and_after(user):
 def test_the_expiry_command_writes_one_system_event_per_booking():
     stale = BookingFactory(status="pending", payment_status="unpaid")
     fresh = BookingFactory(status="pending", payment_status="unpaid")
-    age_booking(stale)
+    expire_hold(stale)
     call_command("expire_bookings")
     call_command("expire_bookings")
     assert events_of(stale) == [("hold_expired", None, "pending", "expired", "unpaid")]
@@ -98,7 +98,7 @@ def test_the_expiry_command_writes_one_system_event_per_booking():
 
 def test_a_stale_hold_touched_by_its_user_is_expired_once_and_refused(user):
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
-    age_booking(booking)
+    expire_hold(booking)
     response = auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/")
     assert (response.status_code, response.json()["code"]) == (409, "expired")
     assert events_of(booking) == [("hold_expired", None, "pending", "expired", "unpaid")]

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from icalendar import Calendar
 
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from backend.models import Booking, Session
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client, backdate
 
 pytestmark = pytest.mark.django_db
 
@@ -233,7 +233,7 @@ def test_capacity_below_seats_taken_is_409(creator_client, session):
 
 def test_expired_holds_do_not_count_against_capacity(creator_client, session):
     stale = BookingFactory(session=session, seats=4, status=Booking.Status.PENDING)
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1))
     response = creator_client.patch(f"/api/sessions/{session.pk}/", {"capacity": 1})
     assert response.status_code == 200
     assert response.json()["seats_left"] == 1
@@ -397,7 +397,7 @@ def test_my_sessions_has_counts_for_every_status(creator, creator_client):
     BookingFactory(session=session, seats=2)
     BookingFactory(session=session, status="pending", payment_status="unpaid")
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    backdate(stale, created_at=timedelta(hours=2))
     BookingFactory(session=session, status="cancelled")
     BookingFactory(session=session, status="expired", payment_status="unpaid")
 
@@ -517,12 +517,10 @@ def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
 ):
     from datetime import timedelta
 
-    from django.utils import timezone
-
     from backend.services import catalog
 
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1))
     confirmed = BookingFactory(session=session, status="confirmed", payment_status="not_required")
     # As if the hold ran out after the up-front expiry pass: the loop itself meets it.
     monkeypatch.setattr(catalog, "bookings_expire_stale", lambda **kwargs: 0)

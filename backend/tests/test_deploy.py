@@ -46,12 +46,14 @@ def production_env(**overrides: str) -> dict[str, str]:
     return {**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), **overrides}
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_documented_production_environment():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
+@pytest.mark.slow
 def test_check_deploy_fails_without_https_redirect():
     # The check above can fail: turning a production safeguard off is reported.
     result = manage(
@@ -85,7 +87,12 @@ def compose_project(tmp_path: Path, env_text: str) -> Path:
 
 def compose(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        [shutil.which("docker-compose"), "--project-directory", str(project), *args],
+        [
+            shutil.which("docker-compose") or "docker-compose",
+            "--project-directory",
+            str(project),
+            *args,
+        ],
         cwd=project,
         env={"PATH": os.environ["PATH"], "HOME": str(project)},
         capture_output=True,
@@ -102,6 +109,7 @@ needs_compose = pytest.mark.skipif(
 
 
 @needs_compose
+@pytest.mark.slow
 def test_compose_file_is_valid_with_the_example_env(tmp_path):
     project = compose_project(tmp_path, (REPO / ".env.example").read_text())
     result = compose(project, "config", "-q")
@@ -235,6 +243,7 @@ def test_dockerfile_runs_as_non_root_and_keeps_the_build_secret_out_of_the_image
 # --- The deployment smoke test (gunicorn + nginx + PostgreSQL on loopback) --------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(
     shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin") is None
     or shutil.which("curl") is None,

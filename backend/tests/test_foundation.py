@@ -212,6 +212,7 @@ def test_production_settings_refuse_insecure_configuration(env, message):
     assert "started" not in result.stdout
 
 
+@pytest.mark.slow
 def test_production_settings_start_when_configured():
     result = run_settings(
         {

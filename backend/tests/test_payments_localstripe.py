@@ -69,8 +69,12 @@ def localstripe(settings, localstripe_url):
 
 
 def customer_pays(browser: stripe.StripeClient, intent_id: str) -> None:
-    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
-    method = browser.v1.payment_methods.create(params={"type": "card", "card": card})
+    method = browser.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
+    )
     browser.v1.payment_intents.update(intent_id, params={"payment_method": method.id})
     browser.v1.payment_intents.confirm(intent_id)
 

@@ -1,28 +1,25 @@
 """POST /api/payment/webhook/: signed events, exactly-once effects, out-of-order delivery."""
 
-import threading
 import time
 from decimal import Decimal
 
 import pytest
 import stripe
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from backend.models import Booking, OutboxMessage, Payment, StripeEvent
 from backend.services.bookings import booking_cancel
 from backend.services.outbox import outbox_execute
-from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
 from backend.tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
 from backend.tests.payments_support import (
-    age_booking,
     book,
     booking_state,
     deliver,
     start_payment,
 )
+from backend.tests.support import auth_client, expire_hold, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +121,7 @@ def test_replayed_event_has_no_second_effect(
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_late")
 
@@ -163,7 +160,7 @@ def test_success_with_the_wrong_amount_does_not_confirm_and_is_refunded(
 
 
 def test_seats_cannot_change_once_payment_has_started(fake_stripe, user):
-    from backend.tests.conftest import auth_client
+    from backend.tests.support import auth_client
 
     booking = book(user, SessionFactory())
     start_payment(user, booking)
@@ -283,7 +280,7 @@ def test_late_success_confirms_when_seats_are_free(fake_stripe, api_client, user
     if how == "cancelled":
         booking_cancel(booking_id=booking.pk, actor=user)
     else:
-        age_booking(booking)
+        expire_hold(booking)
         if how == "marked_expired":
             Booking.objects.filter(pk=booking.pk).update(status="expired")
     book(UserFactory(), session)  # one seat of two taken by someone else
@@ -304,7 +301,7 @@ def test_late_success_is_refunded_when_it_cannot_be_confirmed(
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     if how == "sold_out":
         book(UserFactory(), session)
     elif how == "rebooked":
@@ -338,7 +335,7 @@ def test_late_success_whose_refund_fails_is_recorded_and_the_refund_retried(
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     payload, signature = signed_event("payment_intent.succeeded", intent)
     fake_stripe.fail_next("/v1/refunds", status=500)
@@ -365,7 +362,7 @@ def test_pending_refund_is_settled_by_charge_refunded(
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     fake_stripe.set_refund_status("pending")
 
@@ -387,6 +384,7 @@ def test_pending_refund_is_settled_by_charge_refunded(
 # --- concurrency (PostgreSQL) ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_event_delivered_50_times_at_once_has_one_effect(fake_stripe, user):
@@ -394,28 +392,16 @@ def test_same_event_delivered_50_times_at_once_has_one_effect(fake_stripe, user)
     session = SessionFactory(capacity=1)
     booking = book(user, session)
     intent = fake_stripe.succeed(start_payment(user, booking))
-    age_booking(booking)
+    expire_hold(booking)
     book(UserFactory(), session)
     payload, signature = signed_event("payment_intent.succeeded", intent, event_id="evt_fifty")
     deliveries = 50
-    barrier = threading.Barrier(deliveries)
-    results: list[tuple[int, str]] = []
-    results_lock = threading.Lock()
 
     def deliver_once():
-        try:
-            barrier.wait(timeout=10)
-            response = deliver(APIClient(), payload, signature)
-            with results_lock:
-                results.append((response.status_code, response.json().get("outcome", "")))
-        finally:
-            connection.close()
+        response = deliver(APIClient(), payload, signature)
+        return response.status_code, response.json().get("outcome", "")
 
-    threads = [threading.Thread(target=deliver_once) for _ in range(deliveries)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently([deliver_once] * deliveries, raise_errors=True)
 
     assert sorted(results) == sorted(
         [(200, "refunded_no_seats")] + [(200, "duplicate")] * (deliveries - 1)

@@ -9,8 +9,8 @@ import pytest
 from icalendar import Calendar
 
 from backend.mail import RedactedConsoleBackend
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory
+from backend.tests.support import auth_client
 from backend.tests.test_deploy import REPO, production_env
 
 # --- The booking .ics names the creator, at the platform's address ------------------------------

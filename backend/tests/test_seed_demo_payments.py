@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from backend.models import Booking, Payment, User
-from backend.tests.conftest import auth_client
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -50,6 +50,7 @@ def mail():
     sink.cleanup()
 
 
+@pytest.mark.e2e
 def test_runserver_without_a_broker_runs_tasks_and_periodic_jobs(mail, tmp_path):
     env = {
         key: value

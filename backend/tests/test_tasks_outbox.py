@@ -22,8 +22,8 @@ from backend.services import outbox
 from backend.services.outbox import outbox_enqueue, outbox_execute, outbox_sweep
 from backend.tasks import scheduler
 from backend.tasks.periodic import PERIODIC_JOBS, run_periodic_job
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client, backdate
 from core.celery import app as celery_app
 from scripts.live_server import free_port
 
@@ -218,9 +218,8 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
 
 
 def stale_booking() -> Booking:
-    booking = BookingFactory(status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=booking.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    return booking
+    booking = BookingFactory.create(status="pending", payment_status="unpaid")
+    return backdate(booking, created_at=timedelta(hours=1))
 
 
 def test_a_periodic_job_runs_once_per_period_whoever_sends_it():

@@ -30,7 +30,8 @@ from backend.tests.task_support import (
 from scripts.live_server import ROOT, live_server
 from scripts.load import create_load_data, request
 
-pytestmark = [pytest.mark.postgres, requires_redis]
+# Real celery worker and beat processes against Redis.
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e, requires_redis]
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from backend.models import User
-from backend.tests.conftest import auth_client
 from backend.tests.factories import UserFactory
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
@@ -175,8 +175,8 @@ def test_users_endpoints_are_in_the_schema(api_client):
 
 
 def test_uploaded_avatar_is_returned_as_an_absolute_url(db):
-    from backend.tests.conftest import auth_client
     from backend.tests.factories import UserFactory
+    from backend.tests.support import auth_client
 
     user = UserFactory(avatar="avatars/abc.webp")
     body = auth_client(user).get("/api/users/me/").json()

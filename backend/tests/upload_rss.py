@@ -12,6 +12,7 @@ import json
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def peak_rss_kib() -> int:
@@ -38,11 +39,11 @@ def main() -> None:
     user = User.objects.create_user(
         username=f"rss-{secrets.token_hex(6)}", password=None, role=User.Role.CREATOR
     )
-    fields = {"file": SimpleUploadedFile("upload.bin", data), "purpose": purpose}
+    fields: dict[str, Any] = {"file": SimpleUploadedFile("upload.bin", data), "purpose": purpose}
     if purpose == "session_image":
         from backend.tests.factories import SessionFactory
 
-        fields["session_id"] = SessionFactory(creator=user).pk
+        fields["session_id"] = SessionFactory.create(creator=user).pk
     client = APIClient()
     client.force_authenticate(user)
     # Everything before the upload (Django, the app, the user) is the baseline.

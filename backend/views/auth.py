@@ -4,8 +4,12 @@ All of them are throttled per client IP in the `auth` scope (THROTTLE_AUTH_RATE)
 the shared cache (Redis when REDIS_URL is set) so every gunicorn worker counts together.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -25,6 +29,9 @@ from backend.serializers.users import UserProfileSerializer
 from backend.services.users import auth_logout, auth_token_refresh, user_oauth_login
 from backend.throttling import CountingRateThrottle
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
 
 class AuthRateThrottle(CountingRateThrottle):
     """Per client IP, signed in or not: these endpoints are what a password or token
@@ -37,7 +44,8 @@ class AuthRateThrottle(CountingRateThrottle):
 
     def get_rate(self) -> str | None:
         # Read at request time (not import time) so a changed setting takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # drf-stubs types the rates as numbers; they are strings such as "10/min".
+        return cast(str | None, api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -50,8 +58,8 @@ class NoAuthenticationMixin:
     answer 401 with a WWW-Authenticate challenge, as simplejwt's own views do.
     """
 
-    authentication_classes = []
-    permission_classes = [AllowAny]
+    authentication_classes: Sequence[type[BaseAuthentication]] = []
+    permission_classes: "Sequence[_PermissionClass]" = [AllowAny]
 
     def get_authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

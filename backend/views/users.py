@@ -1,10 +1,13 @@
 """The signed-in user's own account: profile, profile edits, becoming a creator."""
 
+from typing import cast
+
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from backend.models import User
 from backend.serializers.users import UserProfileSerializer, UserProfileUpdateSerializer
 from backend.services.users import user_become_creator, user_update_profile
 
@@ -15,7 +18,8 @@ class UserViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     def get_queryset(self):
-        return type(self.request.user).objects.filter(pk=self.request.user.pk)
+        # IsAuthenticated ran first: the user is a signed-in User, not AnonymousUser.
+        return User.objects.filter(pk=cast(User, self.request.user).pk)
 
     def get_object(self):
         # The only object here is the caller (DRF's OPTIONS metadata asks for it too).
