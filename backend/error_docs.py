@@ -14,6 +14,7 @@ followed: what runs after the response cannot change its status.
 """
 
 import ast
+import importlib
 import inspect
 import logging
 import textwrap
@@ -80,10 +81,8 @@ def _codes_of_exception(exception_class: type, call: ast.Call) -> set[ErrorCode]
     # Without a code of its own, the class's (a DomainError's, or e.g. simplejwt's InvalidToken
     # `token_not_valid`); an unregistered one is mapped by the handler, to a generic code.
     code_value = code_value or getattr(exception_class, "default_code", None)
-    try:
-        return {ErrorCode(code_value)}
-    except ValueError:
-        return set()
+    member = ErrorCode.lookup(code_value)
+    return {member} if member is not None else set()
 
 
 class _Resolver:
@@ -105,6 +104,12 @@ class _Resolver:
         namespace = dict(function.__globals__)
         if function.__closure__:  # @api_view keeps the view function in a closure
             namespace.update(inspect.getclosurevars(function).nonlocals)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # An import inside the function (one that would be a cycle at module level).
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    namespace[alias.asname or alias.name] = getattr(module, alias.name, None)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 self._follow_call(node, namespace, owner, depth)
@@ -156,7 +161,7 @@ class _Resolver:
 
 @lru_cache(maxsize=512)
 def domain_codes(
-    handler: Callable[..., Any], owner: type | None, serializer_class: type | None = None
+    handler: Callable[..., Any], owner: Any, serializer_class: Any = None
 ) -> frozenset[ErrorCode]:
     """Every registered code the handler's own code (and what it calls in backend/) raises,
     and its view's serializer (simplejwt's views validate through it)."""
@@ -197,7 +202,8 @@ def operation_codes(
     """{status: [codes]} this operation can answer, in registry order."""
     codes: set[ErrorCode] = set()
     if handler is not None:
-        codes |= domain_codes(handler, type(view), _serializer_class(view))
+        owner: Any = type(view)
+        codes |= domain_codes(handler, owner, _serializer_class(view))
     permission_classes = [type(permission) for permission in view.get_permissions()]
     if view.get_authenticators():
         codes |= set(TOKEN_CODES)

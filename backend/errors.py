@@ -24,6 +24,11 @@ class ErrorCode(StrEnum):
         member.meaning = meaning
         return member
 
+    @classmethod
+    def lookup(cls, value: object) -> "ErrorCode | None":
+        """The member whose value is `value` (a str or a member), None if unregistered."""
+        return cls._value2member_map_.get(str(value))  # type: ignore[return-value]
+
     # --- 400: bad input ---------------------------------------------------------------------
     INVALID = "invalid", 400, "Validation failed; `errors` maps each field to its messages."
     PARSE_ERROR = "parse_error", 400, "The request body could not be parsed."

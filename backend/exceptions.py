@@ -33,22 +33,17 @@ logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code: ErrorCode = ErrorCode.INVALID
 
     def __init__(self, message: str, *, code: str | ErrorCode | None = None):
         super().__init__(message)
         self.message = message
-        if code is None:
-            self.code = self.default_code
-        else:
-            try:
-                self.code = ErrorCode(code)
-            except ValueError:
-                # A code the API does not document: register it in backend/errors.py.
-                raise ValueError(
-                    f"{code!r} is not a registered error code (backend/errors.py)"
-                ) from None
+        registered_code = self.default_code if code is None else ErrorCode.lookup(code)
+        if registered_code is None:
+            # A code the API does not document: register it in backend/errors.py.
+            raise ValueError(f"{code!r} is not a registered error code (backend/errors.py)")
+        self.code: ErrorCode = registered_code
 
 
 class ValidationFailed(DomainError):
@@ -169,10 +164,7 @@ def django_refusal(exc: Exception) -> tuple[int, dict[str, Any]] | None:
 
 
 def registered(code: Any) -> ErrorCode | None:
-    try:
-        return ErrorCode(str(code))
-    except ValueError:
-        return None
+    return ErrorCode.lookup(code)
 
 
 def library_code(exc: exceptions.APIException) -> ErrorCode:
@@ -222,10 +214,10 @@ def first_message(errors: Any, path: str = "") -> str | None:
 
 def api_exception_response(exc: exceptions.APIException) -> Response:
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = f"{int(exc.wait)}"
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        headers["Retry-After"] = f"{int(wait)}"
     detail = exc.detail
     code = library_code(exc)
     if isinstance(exc, exceptions.ValidationError):
@@ -234,11 +226,11 @@ def api_exception_response(exc: exceptions.APIException) -> Response:
     elif isinstance(detail, Mapping) and "detail" in detail:
         # simplejwt's {"detail", "code", "messages"}: its messages (which token classes were
         # tried) are not field errors, and say nothing `detail` does not.
-        body = error_body(code, detail["detail"])
+        body = error_body(code, str(detail["detail"]))
     elif isinstance(detail, Mapping | list):
         body = error_body(code, first_message(detail) or "Invalid request.", field_errors(detail))
     else:
-        body = error_body(code, detail)
+        body = error_body(code, str(detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
 

@@ -1,5 +1,6 @@
 """JSON error pages for /api/; the rest of the site keeps Django's defaults."""
 
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
@@ -24,7 +25,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         refusal = django_refusal(exception) if exception is not None else None
         status_code, body = refusal or (400, error_body(ErrorCode.BAD_REQUEST, "Bad request."))
         return JsonResponse(body, status=status_code)
-    return html_bad_request(request, exception)
+    return html_bad_request(request, exception or BadRequest())
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -32,7 +33,7 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
         return JsonResponse(
             error_body(ErrorCode.PERMISSION_DENIED, "You may not do this."), status=403
         )
-    return permission_denied(request, exception)
+    return permission_denied(request, exception or PermissionDenied())
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
