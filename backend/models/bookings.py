@@ -32,6 +32,8 @@ class Booking(models.Model):
     # Price x seats when booked, in `currency`: later price changes never touch it.
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
+    # What has been given back so far (full and partial refunds that Stripe confirmed).
+    refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     notes = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -69,4 +71,42 @@ class Booking(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Booking #{self.pk} {self.user_id} -> {self.session_id} ({self.status})"
+        # Loads user and session: lists that show it select_related both.
+        seats = f"{self.seats} seat" if self.seats == 1 else f"{self.seats} seats"
+        return f"#{self.pk} {self.user.username} → {self.session.title}, {seats}"
+
+
+class BookingEvent(models.Model):
+    """One change of one booking: the audit trail support and the booking's people can read.
+
+    Written only by `booking_transition` (backend/services/booking_changes.py), in the same
+    transaction as the change it describes, whoever made it: the API, a Stripe webhook, the
+    admin, a management command or a background task (actor null = the system or Stripe).
+    """
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # A stable snake_case word: created, confirmed, cancelled, expired, paid, refunded, ...
+    reason = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    from_payment_status = models.CharField(max_length=16, blank=True)
+    to_payment_status = models.CharField(max_length=16)
+    seats_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    seats_after = models.PositiveSmallIntegerField()
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "booking_events"
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["booking", "created_at"], name="booking_event_booking_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.booking_id} {self.reason}: {self.from_status or '-'} → {self.to_status}"

@@ -2,6 +2,40 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Func
+
+
+class MinutesAsDuration(Func):
+    """An integer number of minutes as a duration that can be added to a datetime.
+
+    Django cannot multiply a column by a timedelta on SQLite, and each backend stores durations
+    differently: PostgreSQL as an interval, SQLite as a count of microseconds.
+    """
+
+    output_field = DurationField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="make_interval(mins => %(expressions)s)")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s * 60000000)")
+
+
+def session_end_time(prefix: str = "") -> ExpressionWrapper:
+    """`start_time + duration_minutes` in SQL (`end_time` is the Python property on Session).
+
+    `prefix` ("session__") applies it from a related model.
+    """
+    return ExpressionWrapper(
+        F(f"{prefix}start_time") + MinutesAsDuration(F(f"{prefix}duration_minutes")),
+        output_field=DateTimeField(),
+    )
+
+
+class SessionQuerySet(models.QuerySet):
+    def owned_by(self, user) -> "SessionQuerySet":
+        """A creator's own sessions (the only ones they may change or see the attendees of)."""
+        return self.filter(creator_id=user.pk)
 
 
 class Session(models.Model):
@@ -30,6 +64,8 @@ class Session(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         db_table = "sessions"

@@ -1,61 +1,38 @@
 """Booking reads, each list in a fixed number of queries.
 
-Reads apply lazy expiry first: the reader's pending bookings past their hold are marked
-`expired` by one UPDATE (`bookings_expire_stale`), so what is shown matches what the seat count
-already assumes. That UPDATE is the one write a read makes; it is idempotent.
+Reads never write. A pending booking past its hold already takes no seats; it is shown as
+`expired` (`shown_status`) until the periodic expiry, or the next write that touches it, marks
+the row itself.
 """
 
 from datetime import UTC
 
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Func, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from backend.booking_rules import shown_status
 from backend.exceptions import NotFound
-from backend.models import Booking, User
-from backend.services.bookings import bookings_expire_stale
+from backend.models import Booking, BookingEvent, User
+from backend.models.catalog import session_end_time
 
 
 def _with_relations(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
-    # Everything BookingSerializer reads: the session summary with its creator, and the user.
-    return queryset.select_related("session__creator", "user")
-
-
-class MinutesAsDuration(Func):
-    """An integer column of minutes as an interval, for `start_time + duration` in SQL.
-
-    PostgreSQL builds an interval; SQLite stores durations as microseconds (Django's own
-    representation, which its datetime arithmetic then understands).
-    """
-
-    output_field = DurationField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="make_interval(mins => %(expressions)s)")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="(%(expressions)s * 60000000)")
-
-
-def _session_end() -> ExpressionWrapper:
-    return ExpressionWrapper(
-        F("session__start_time") + MinutesAsDuration(F("session__duration_minutes")),
-        output_field=DateTimeField(),
-    )
+    # Everything BookingSerializer reads: the session summary with its creator, and the user;
+    # `status` as the reader must see it (a hold that ran out reads as expired).
+    return queryset.select_related("session__creator", "user").annotate(shown_status=shown_status())
 
 
 def booking_list_for_user(*, user: User) -> QuerySet[Booking]:
     """The user's own bookings, newest first."""
-    bookings_expire_stale(user=user)
     return _with_relations(Booking.objects.filter(user=user)).order_by("-created_at", "-id")
 
 
 def booking_list_active(*, user: User, now=None) -> QuerySet[Booking]:
     """The user's pending or confirmed bookings of sessions that have not started, soonest first."""
     now = now or timezone.now()
-    bookings_expire_stale(user=user, now=now)
     return (
         _with_relations(Booking.objects.filter(user=user))
-        .filter(status__in=Booking.ACTIVE_STATUSES, session__start_time__gt=now)
+        .filter(shown_status__in=Booking.ACTIVE_STATUSES, session__start_time__gt=now)
         .order_by("session__start_time", "id")
     )
 
@@ -63,10 +40,9 @@ def booking_list_active(*, user: User, now=None) -> QuerySet[Booking]:
 def booking_list_past(*, user: User, now=None) -> QuerySet[Booking]:
     """The user's bookings (any status) of sessions that have ended, latest first."""
     now = now or timezone.now()
-    bookings_expire_stale(user=user, now=now)
     return (
         _with_relations(Booking.objects.filter(user=user))
-        .alias(session_end=_session_end())
+        .alias(session_end=session_end_time("session__"))
         .filter(session_end__lte=now)
         .order_by("-session__start_time", "-id")
     )
@@ -79,7 +55,6 @@ def booking_visible_q(*, user: User) -> Q:
 
 def booking_get_visible(*, user: User, booking_id: int) -> Booking:
     """One booking for its user or the session's creator; anyone else gets 404."""
-    bookings_expire_stale(booking_id=booking_id)
     booking = (
         _with_relations(Booking.objects.filter(booking_visible_q(user=user)))
         .filter(pk=booking_id)
@@ -88,6 +63,18 @@ def booking_get_visible(*, user: User, booking_id: int) -> Booking:
     if booking is None:
         raise NotFound("Booking not found.")
     return booking
+
+
+def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
+    """The audit trail of one booking, oldest first, for its user or the session's creator."""
+    visible = Booking.objects.filter(booking_visible_q(user=user), pk=booking_id)
+    if not visible.exists():
+        raise NotFound("Booking not found.")
+    return (
+        BookingEvent.objects.filter(booking_id=booking_id)
+        .select_related("actor")
+        .order_by("created_at", "id")
+    )
 
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"

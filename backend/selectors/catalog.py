@@ -27,8 +27,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from backend.booking_rules import hold_cutoff, seat_holding_q
 from backend.models import Booking, Session, User
-from backend.services.bookings import hold_cutoff, seat_holding_q
 
 # The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
 # index on exactly this expression (same text, same config): PostgreSQL only uses an expression
@@ -221,7 +221,7 @@ def my_sessions(*, creator: User) -> QuerySet[Session]:
     )
     return (
         sessions_annotated(viewer=creator)
-        .filter(creator=creator)
+        .owned_by(creator)
         .annotate(
             seats_taken=F("held_seats"),
             bookings_pending=_booking_count(pending_in_hold),

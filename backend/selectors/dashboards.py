@@ -27,12 +27,9 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import (
     Count,
-    DateTimeField,
     DecimalField,
-    DurationField,
     ExpressionWrapper,
     F,
-    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -44,9 +41,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
+from backend.booking_rules import seat_holding_q
 from backend.models import Booking, Payment, Session, User
+from backend.models.catalog import session_end_time
 from backend.selectors.catalog import EqualsAnyOf
-from backend.services.bookings import seat_holding_q
 
 UPCOMING_BOOKINGS_LIMIT = 5
 PAST_BOOKINGS_LIMIT = 5
@@ -60,30 +58,6 @@ PaymentStatus = Booking.PaymentStatus
 PUBLISHED = Session.Status.PUBLISHED
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 ZERO = Decimal("0.00")
-
-
-class MinutesAsDuration(Func):
-    """An integer number of minutes as a duration that can be added to a datetime.
-
-    Django cannot multiply a column by a timedelta on SQLite, and each backend stores durations
-    differently: PostgreSQL as an interval, SQLite as a count of microseconds.
-    """
-
-    output_field = DurationField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="make_interval(mins => %(expressions)s)")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="(%(expressions)s * 60000000)")
-
-
-def session_end_time(prefix: str = "") -> ExpressionWrapper:
-    """`start_time + duration_minutes` in SQL (`end_time` is a Python property on Session)."""
-    return ExpressionWrapper(
-        F(f"{prefix}start_time") + MinutesAsDuration(F(f"{prefix}duration_minutes")),
-        output_field=DateTimeField(),
-    )
 
 
 def booking_net_amount() -> ExpressionWrapper:
@@ -166,7 +140,7 @@ def creator_bookings(*, creator: User) -> QuerySet[Booking]:
     creator's dashboard grew with everyone's bookings (bench/growth.py).
     """
     if connection.vendor == "postgresql":
-        own_sessions = Session.objects.filter(creator=creator).order_by().values("pk")
+        own_sessions = Session.objects.owned_by(creator).order_by().values("pk")
         return Booking.objects.filter(Q(EqualsAnyOf(F("session_id"), own_sessions)))
     return Booking.objects.filter(session__creator=creator)
 
@@ -180,7 +154,7 @@ def dashboard_for_creator(*, creator: User) -> dict:
     a capacity lowered below the seats already sold shows as over 1.
     """
     now = timezone.now()
-    sessions = Session.objects.filter(creator=creator).alias(end=session_end_time())
+    sessions = Session.objects.owned_by(creator).alias(end=session_end_time())
     ended = Q(end__lte=now)
     past_published = Q(status=PUBLISHED) & ended
     confirmed_seats = (

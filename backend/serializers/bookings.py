@@ -8,13 +8,24 @@ client may send back the object it received.
 
 from rest_framework import serializers
 
-from backend.models import Booking
-from backend.serializers.common import SessionSummarySerializer, UserRefSerializer
-from backend.services.bookings import MAX_SEATS_PER_BOOKING
+from backend import booking_rules
+from backend.booking_rules import MAX_SEATS_PER_BOOKING
+from backend.models import Booking, BookingEvent
+from backend.serializers.common import SessionSummarySerializer, UserRefSerializer, page_of
 
 # Primary keys are PostgreSQL bigints: a larger number is a 400 here, not a DataError later.
 MAX_ID = 2**63 - 1
 NOTES_MAX_LENGTH = Booking._meta.get_field("notes").max_length
+
+
+class ShownStatusField(serializers.ChoiceField):
+    """A pending booking whose hold ran out reads as `expired`, before any job marks the row."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Booking.Status.choices, read_only=True, **kwargs)
+
+    def get_attribute(self, instance: Booking) -> str:
+        return booking_rules.status_as_shown(instance)
 
 
 class BookingSerializer(serializers.ModelSerializer):
@@ -25,6 +36,7 @@ class BookingSerializer(serializers.ModelSerializer):
 
     session = SessionSummarySerializer(read_only=True)
     user = UserRefSerializer(read_only=True)
+    status = ShownStatusField()
 
     class Meta:
         model = Booking
@@ -36,6 +48,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "status",
             "payment_status",
             "amount",
+            "refunded_amount",
             "currency",
             "notes",
             "created_at",
@@ -69,3 +82,29 @@ class BookingUpdateSerializer(serializers.Serializer):
     notes = serializers.CharField(
         allow_blank=True, max_length=NOTES_MAX_LENGTH, required=False, help_text="For the host."
     )
+
+
+class BookingEventSerializer(serializers.ModelSerializer):
+    """One change of a booking. `actor` is null for the system (expiry, tasks) and Stripe."""
+
+    actor = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = BookingEvent
+        fields = [
+            "id",
+            "reason",
+            "actor",
+            "from_status",
+            "to_status",
+            "from_payment_status",
+            "to_payment_status",
+            "seats_before",
+            "seats_after",
+            "request_id",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+BookingEventPageSerializer = page_of(BookingEventSerializer, "BookingEventPageSerializer")

@@ -14,15 +14,12 @@ from enum import Enum
 from django.db import transaction
 from django.utils import timezone
 
-from backend.exceptions import BookingError, Conflict, NotFound, ValidationFailed
+from backend import booking_rules
+from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
-from backend.services.bookings import (
-    booking_cancel,
-    bookings_expire_stale,
-    lock_session,
-    seat_holding_q,
-    seats_taken,
-)
+from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
+from backend.services.bookings import booking_cancel_locked
+from backend.services.locking import lock_booking, lock_session
 
 Status = Session.Status
 
@@ -56,10 +53,13 @@ class DeleteOutcome(Enum):
     CANCELLED = "cancelled"
 
 
-def _lock_own_session(*, session_id: int, actor: User) -> Session:
-    """Locks the session; someone else's session is 404 (never confirm it exists)."""
+def _lock_own_session(*, session_id: int, actor: User, as_staff: bool = False) -> Session:
+    """Locks the actor's own session; anyone else's is 404 (never confirm it exists).
+
+    `as_staff`: the Django admin acts on any session; only admin code passes it, never a view.
+    """
     session = lock_session(session_id=session_id)
-    if session.creator_id != actor.pk:
+    if session.creator_id != actor.pk and not (as_staff and actor.is_staff):
         raise NotFound("Session not found.")
     return session
 
@@ -101,31 +101,35 @@ def session_create(
 
 
 def _cancel_locked(*, session: Session, actor: User) -> None:
-    """Cancels every active booking, then the session. Caller holds the session row lock."""
-    # Holds that ran out are expired, not cancelled: nobody held those seats any more.
-    bookings_expire_stale(session=session)
-    active_ids = list(
+    """Cancels every active booking (refunding paid ones), then the session.
+
+    Caller holds the session row lock, so no booking of it can change meanwhile; a hold that
+    ran out is expired, not cancelled (nobody held those seats any more).
+    """
+    role = Role.CREATOR
+    bookings_expire_stale(session_id=session.pk)
+    active_ids = (
         session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
         .order_by("id")
         .values_list("id", flat=True)
     )
-    for booking_id in active_ids:
-        # booking_cancel also refunds a paid booking (through the payment service), so a
-        # failed refund rolls the whole cancellation back rather than leaving it half done
-        # (refunds already made are idempotent at Stripe: a retry records them).
-        try:
-            booking_cancel(booking_id=booking_id, actor=actor)
-        except BookingError as error:
-            # A pending hold that ran out during this loop is expired, which is just as final.
-            if error.code != "expired":
-                raise
+    for booking_id in list(active_ids):
+        booking = lock_booking(booking_id=booking_id)
+        if booking_rules.is_stale(booking):
+            booking_expire(booking)
+        else:
+            # A failed refund rolls the whole cancellation back rather than leaving it half
+            # done (refunds already made are idempotent at Stripe: a retry records them).
+            booking_cancel_locked(
+                booking=booking, actor=actor, role=role, reason="session_cancelled"
+            )
     session.status = Status.CANCELLED
     session.save(update_fields=["status", "updated_at"])
 
 
 @transaction.atomic
-def session_update(*, session_id: int, actor: User, data: dict) -> Session:
-    """Applies validated `data` to the actor's own session.
+def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool = False) -> Session:
+    """Applies validated `data` to the actor's own session (any session `as_staff`).
 
     Raises Conflict (409) for a cancelled session, a disallowed status change, or a capacity
     below the seats already taken. Existing bookings keep their amount when the price changes.
@@ -133,7 +137,7 @@ def session_update(*, session_id: int, actor: User, data: dict) -> Session:
     unknown = set(data) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
-    session = _lock_own_session(session_id=session_id, actor=actor)
+    session = _lock_own_session(session_id=session_id, actor=actor, as_staff=as_staff)
     changes = {name: value for name, value in data.items() if getattr(session, name) != value}
     if not changes:
         return session
@@ -145,18 +149,16 @@ def session_update(*, session_id: int, actor: User, data: dict) -> Session:
         raise Conflict(
             f"A {session.status} session cannot become {new_status}.", code="invalid_transition"
         )
-    if new_status == Status.DRAFT and session.bookings.filter(seat_holding_q()).exists():
+    if (
+        new_status == Status.DRAFT
+        and session.bookings.filter(booking_rules.seat_holding_q()).exists()
+    ):
         raise Conflict(
             "A session with active bookings cannot go back to draft; cancel it instead.",
             code="has_bookings",
         )
     if "capacity" in changes:
-        taken = seats_taken(session=session)
-        if changes["capacity"] < taken:
-            raise Conflict(
-                f"Capacity cannot be lower than the {taken} seat(s) already taken.",
-                code="capacity_below_seats_taken",
-            )
+        booking_rules.check_capacity_covers_bookings(session=session, capacity=changes["capacity"])
     start_time = changes.get("start_time", session.start_time)
     if new_status == Status.PUBLISHED and start_time <= timezone.now():
         raise ValidationFailed(

@@ -1,16 +1,17 @@
-"""Payment writes: PaymentIntents, their outcome (client confirm and webhooks), refunds.
+"""Payment writes: PaymentIntents and their outcome (client confirm and Stripe webhooks).
 
 The invariants that keep money from being lost or taken twice:
 - The amount charged comes from the booking, never from the client.
-- A booking's payment_status only moves forward (PAYMENT_TRANSITIONS in services.bookings), so a
-  late or out-of-order event cannot undo a payment or a refund.
+- A booking's payment_status only moves forward (PAYMENT_TRANSITIONS in backend/booking_rules.py),
+  so a late or out-of-order event cannot undo a payment or a refund.
 - A webhook event's effect commits together with its StripeEvent row. The unique event_id turns
   a redelivery, sequential or concurrent, into a no-op.
-- Every Stripe call that moves money carries an idempotency key made from our own ids, so a retry
-  after an ambiguous failure (a timeout after Stripe acted) returns the first result instead of
-  charging or refunding again.
+- Every Stripe call that moves money carries an idempotency key made from our own ids.
 - Every change to a booking happens under lock_booking (session row, then booking row), the
-  same lock order as booking_create, so payments, cancellations and new bookings serialise.
+  same lock order as booking_create, so payments, cancellations and new bookings serialise,
+  and goes through `booking_transition`, which writes its audit event (actor: the user for a
+  client confirm, none for Stripe's webhooks).
+Refunds live in backend/services/refunds.py.
 """
 
 import logging
@@ -21,24 +22,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backend import money
+from backend import booking_rules, money
 from backend.exceptions import BookingError, DomainError, NotFound
 from backend.integrations import stripe_gateway
-from backend.integrations.stripe_gateway import (
-    INTENT_FINAL_STATUSES,
-    REFUND_FINAL_STATUSES,
-    Intent,
-)
+from backend.integrations.stripe_gateway import INTENT_FINAL_STATUSES, REFUND_FINAL_STATUSES, Intent
 from backend.models import Booking, Payment, Session, StripeEvent, User
 from backend.services import notifications
-from backend.services.bookings import (
-    PAYMENT_TRANSITIONS,
-    check_seats_available,
-    hold_cutoff,
-    lock_booking,
-    set_payment_status,
-    set_status,
-)
+from backend.services.booking_changes import booking_transition
+from backend.services.locking import lock_booking
+from backend.services.payment_records import record_intent, record_payment, refunded_total
+from backend.services.refunds import apply_refund_state, refund_charge
 
 logger = logging.getLogger(__name__)
 
@@ -68,56 +61,8 @@ def _check_payable(booking: Booking) -> None:
         raise BookingError("This booking has already been paid.", code="already_paid")
     if booking.status != Status.PENDING:
         raise BookingError(f"A {booking.status} booking cannot be paid.", code="not_payable")
-    if booking.created_at < hold_cutoff():
+    if booking_rules.is_stale(booking):
         raise BookingError("This booking's hold has expired; please book again.", code="expired")
-
-
-def _advance_payment_status(booking: Booking, new_status: str) -> bool:
-    """Moves payment_status forward if the table allows it; a stale move is ignored."""
-    if booking.payment_status == new_status:
-        return False
-    if new_status not in PAYMENT_TRANSITIONS.get(booking.payment_status, set()):
-        logger.info(
-            "booking %s: payment status %s stays (ignoring %s)",
-            booking.pk,
-            booking.payment_status,
-            new_status,
-        )
-        return False
-    set_payment_status(booking, new_status)
-    return True
-
-
-def _record_payment(
-    *, booking: Booking, kind: str, stripe_id: str, amount: Decimal, currency: str, status: str
-) -> Payment:
-    """Creates or updates the Payment row of one Stripe object; its status only moves forward."""
-    final_statuses = INTENT_FINAL_STATUSES if kind == Kind.CHARGE else REFUND_FINAL_STATUSES
-    payment = Payment.objects.filter(stripe_id=stripe_id).first()
-    if payment is None:
-        return Payment.objects.create(
-            booking=booking,
-            kind=kind,
-            stripe_id=stripe_id,
-            amount=amount,
-            currency=currency.upper(),
-            status=status,
-        )
-    if payment.status != status and payment.status not in final_statuses:
-        payment.status = status
-        payment.save(update_fields=["status", "updated_at"])
-    return payment
-
-
-def _record_intent(booking: Booking, intent: Intent) -> Payment:
-    return _record_payment(
-        booking=booking,
-        kind=Kind.CHARGE,
-        stripe_id=intent.id,
-        amount=money.from_minor_units(intent.amount, intent.currency),
-        currency=intent.currency,
-        status=intent.status,
-    )
 
 
 def _intent_matches_booking(booking: Booking, intent: Intent) -> bool:
@@ -142,40 +87,13 @@ def _seats_still_free(booking: Booking) -> bool:
     ):
         return False
     try:
-        check_seats_available(session=session, seats=booking.seats, exclude=booking)
+        booking_rules.check_seats_available(session=session, seats=booking.seats, exclude=booking)
     except BookingError:
         return False
     return True
 
 
-def _refund_charge(*, booking: Booking, charge: Payment) -> Payment:
-    """Refunds a charge in full; marks the booking refunded once Stripe says it succeeded.
-
-    The idempotency key is the charge's own id: however often this runs for one charge (a retry
-    after a timeout, a replayed event), Stripe creates one refund.
-    """
-    refund = stripe_gateway.create_refund(
-        payment_intent_id=charge.stripe_id,
-        metadata={"booking_id": str(booking.pk)},
-        idempotency_key=f"sm-refund-{charge.stripe_id}",
-    )
-    refund_row = _record_payment(
-        booking=booking,
-        kind=Kind.REFUND,
-        stripe_id=refund.id,
-        amount=money.from_minor_units(refund.amount, refund.currency or charge.currency),
-        currency=refund.currency or charge.currency,
-        status=refund.status,
-    )
-    if refund.status == "succeeded":
-        _advance_payment_status(booking, PaymentStatus.REFUNDED)
-        booking.save(update_fields=["payment_status", "updated_at"])
-    elif refund.status in ("failed", "canceled"):
-        logger.error("refund %s for booking %s is %s", refund.id, booking.pk, refund.status)
-    return refund_row
-
-
-def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
+def _apply_success(booking: Booking, intent: Intent, charge: Payment, actor: User | None) -> str:
     if not _intent_matches_booking(booking, intent):
         # Never confirm on a payment that is not exactly this booking's price.
         logger.error(
@@ -189,7 +107,7 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
         if intent.metadata.get("booking_id") == str(booking.pk):
             # Money taken for this booking at the wrong price: give it back rather than keep
             # it for a booking that stays unpaid.
-            _refund_charge(booking=booking, charge=charge)
+            refund_charge(booking=booking, charge=charge, actor=actor, reason="refunded_mismatch")
             return "refunded_mismatch"
         return "mismatch"
     if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
@@ -208,38 +126,49 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment) -> str:
         return "mismatch"
 
     now = timezone.now()
-    if booking.status == Status.PENDING and booking.created_at < hold_cutoff(now):
-        # Its hold ran out: its seats count as free, so it must compete for them again below.
-        set_status(booking, Status.EXPIRED)
-    _advance_payment_status(booking, PaymentStatus.PAID)
     if booking.status == Status.CONFIRMED:
-        booking.save(update_fields=["status", "payment_status", "updated_at"])
+        booking_transition(booking, actor=actor, reason="paid", payment_status=PaymentStatus.PAID)
         return "paid"
-    if booking.status == Status.PENDING or _seats_still_free(booking):
+    fresh_hold = booking.status == Status.PENDING and not booking_rules.is_stale(booking, now)
+    if fresh_hold or _seats_still_free(booking):
         # A revived booking (expired or cancelled meanwhile) gets its seats back: the session
         # row lock held by the caller makes the seat check and the confirmation atomic.
-        set_status(booking, Status.CONFIRMED)
-        booking.confirmed_at = now
-        booking.cancelled_at = None
-        booking.save(
-            update_fields=["status", "payment_status", "confirmed_at", "cancelled_at", "updated_at"]
+        booking_transition(
+            booking,
+            actor=actor,
+            reason="paid" if fresh_hold else "paid_late_revived",
+            status=Status.CONFIRMED,
+            payment_status=PaymentStatus.PAID,
+            confirmed_at=now,
+            cancelled_at=None,
         )
         notifications.notify_booking_confirmed(booking=booking)
         return "confirmed"
-    booking.save(update_fields=["status", "payment_status", "updated_at"])
-    _refund_charge(booking=booking, charge=charge)
+    # Paid too late and its seats are gone: record the payment, then give the money back.
+    booking_transition(
+        booking,
+        actor=actor,
+        reason="paid_late_no_seats",
+        status=Status.EXPIRED if booking.status == Status.PENDING else None,
+        payment_status=PaymentStatus.PAID,
+    )
+    refund_charge(booking=booking, charge=charge, actor=actor, reason="refunded_no_seats")
     return "refunded_no_seats"
 
 
-def _apply_intent(booking: Booking, intent: Intent, *, declined: bool = False) -> str:
+def _apply_intent(
+    booking: Booking, intent: Intent, *, actor: User | None, declined: bool = False
+) -> str:
     """Records what Stripe says about an intent and moves the booking. Caller holds the lock."""
-    charge = _record_intent(booking, intent)
+    charge = record_intent(booking, intent)
     if intent.status == "succeeded":
-        return _apply_success(booking, intent, charge)
+        return _apply_success(booking, intent, charge, actor)
     if intent.status == "canceled" or declined or intent.has_payment_error:
         # The booking keeps its seats until the hold ends, so the user can try another card.
-        if _advance_payment_status(booking, PaymentStatus.FAILED):
-            booking.save(update_fields=["payment_status", "updated_at"])
+        if booking_rules.payment_move_allowed(booking, PaymentStatus.FAILED):
+            booking_transition(
+                booking, actor=actor, reason="payment_failed", payment_status=PaymentStatus.FAILED
+            )
             return "failed"
         return "already_applied"
     return "pending"
@@ -291,7 +220,7 @@ def payment_create_intent(*, user: User, booking_id: int) -> IntentForClient:
         intent = _obtain_intent(booking)
         with transaction.atomic():
             booking = lock_booking(booking_id=booking.pk)
-            _apply_intent(booking, intent)
+            _apply_intent(booking, intent, actor=user)
         if intent.status not in INTENT_FINAL_STATUSES:
             _check_payable(booking)
             return IntentForClient(
@@ -312,9 +241,9 @@ def payment_create_intent(*, user: User, booking_id: int) -> IntentForClient:
 
 
 @transaction.atomic
-def _apply_intent_locked(*, booking_id: int, intent: Intent) -> Booking:
+def _apply_intent_locked(*, booking_id: int, intent: Intent, actor: User) -> Booking:
     booking = lock_booking(booking_id=booking_id)
-    _apply_intent(booking, intent)
+    _apply_intent(booking, intent, actor=actor)
     return booking
 
 
@@ -329,59 +258,8 @@ def payment_confirm_from_client(*, user: User, payment_intent_id: str) -> Bookin
     if booking_id is None:
         raise NotFound("Payment not found.")
     intent = stripe_gateway.retrieve_payment_intent(payment_intent_id)
-    booking = _apply_intent_locked(booking_id=booking_id, intent=intent)
+    booking = _apply_intent_locked(booking_id=booking_id, intent=intent, actor=user)
     return booking
-
-
-# --- refunds ----------------------------------------------------------------------------------
-
-
-def payment_cancel_open_intents(*, booking_id: int) -> None:
-    """Cancels at Stripe the unpaid intents of a booking that was just cancelled.
-
-    Runs after the cancellation commits, so a Stripe failure never undoes it: it is logged,
-    and a payment that still succeeds later goes through the late-payment rules of the webhook.
-    """
-    open_charges = Payment.objects.filter(booking_id=booking_id, kind=Kind.CHARGE).exclude(
-        status__in=INTENT_FINAL_STATUSES
-    )
-    if not open_charges.exists() or not stripe_gateway.is_configured():
-        return
-    for charge in open_charges:
-        try:
-            intent = stripe_gateway.cancel_payment_intent(charge.stripe_id)
-        except DomainError:
-            # Paid meanwhile, or Stripe unreachable: the webhook decides what happens next.
-            logger.warning("could not cancel intent %s of booking %s", charge.stripe_id, booking_id)
-            continue
-        with transaction.atomic():
-            booking = lock_booking(booking_id=booking_id)
-            _record_intent(booking, intent)
-
-
-def payment_refund_booking(*, booking: Booking) -> None:
-    """Refunds a paid booking that is being cancelled. Caller holds lock_booking.
-
-    Stripe is called inside the caller's transaction on purpose: if Stripe fails (502) or
-    refuses (400), the cancellation rolls back and nothing changes, so a booking is never
-    cancelled without its refund. The held lock makes this run once per cancellation, and the
-    idempotency key makes a retry after an ambiguous failure return the same refund. The price:
-    the session's row stays locked for the duration of the Stripe call (STRIPE_TIMEOUT_SECONDS).
-    """
-    if booking.payment_status != PaymentStatus.PAID:
-        return
-    charge = (
-        booking.payments.filter(kind=Kind.CHARGE, status="succeeded")
-        .order_by("created_at", "id")
-        .first()
-    )
-    if charge is None:
-        logger.error("booking %s is paid but has no successful charge on record", booking.pk)
-        raise BookingError(
-            "No successful payment is on record for this booking; please contact support.",
-            code="payment_record_missing",
-        )
-    _refund_charge(booking=booking, charge=charge)
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -403,28 +281,28 @@ def _booking_id_for_intent(intent_id: str | None, metadata: dict[str, Any]) -> i
 
 
 def _on_intent_succeeded(booking: Booking, data: dict[str, Any]) -> str:
-    return _apply_intent(booking, stripe_gateway.intent_from_payload(data))
+    return _apply_intent(booking, stripe_gateway.intent_from_payload(data), actor=None)
 
 
 def _on_intent_failed(booking: Booking, data: dict[str, Any]) -> str:
-    return _apply_intent(booking, stripe_gateway.intent_from_payload(data), declined=True)
+    return _apply_intent(
+        booking, stripe_gateway.intent_from_payload(data), actor=None, declined=True
+    )
 
 
-def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
-    if booking.payment_status == PaymentStatus.NOT_REQUIRED:
-        logger.error("charge %s refunded for free booking %s", data.get("id"), booking.pk)
-        return "mismatch"
-    if not data.get("refunded"):
-        # Partial refunds are made by hand in Stripe's dashboard; the booking stays paid.
-        logger.warning(
-            "partial refund of charge %s (booking %s) ignored", data.get("id"), booking.pk
-        )
-        return "partial_refund_ignored"
+def _record_reported_refunds(booking: Booking, data: dict[str, Any]) -> None:
+    """Stores the refunds a `charge.refunded` event reports, full or partial, idempotently.
+
+    When the event lists its refunds, each is upserted by its Stripe id. When it does not (the
+    `refunds` list is not expanded by default), the charge's `amount_refunded` is the truth:
+    what it exceeds our succeeded refund rows by is recorded as one row keyed by the charge and
+    that total, so a redelivery records nothing twice.
+    """
     currency = str(data.get("currency") or booking.currency)
     refunds = (data.get("refunds") or {}).get("data") or []
     for refund_data in refunds:
         refund = stripe_gateway.refund_from_payload(refund_data)
-        _record_payment(
+        record_payment(
             booking=booking,
             kind=Kind.REFUND,
             stripe_id=refund.id,
@@ -432,26 +310,64 @@ def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
             currency=refund.currency or currency,
             status=refund.status,
         )
-    if not refunds:
+    if refunds:
+        return
+    if data.get("refunded"):
         # The charge is fully refunded, so the refunds we requested have gone through.
         for refund_row in booking.payments.filter(kind=Kind.REFUND).exclude(
             status__in=REFUND_FINAL_STATUSES
         ):
             refund_row.status = "succeeded"
             refund_row.save(update_fields=["status", "updated_at"])
+    reported = data.get("amount_refunded")
+    if isinstance(reported, int) and not isinstance(reported, bool) and reported > 0:
+        reported_total = money.from_minor_units(reported, currency)
+        missing = reported_total - refunded_total(booking)
+        if missing > 0:
+            record_payment(
+                booking=booking,
+                kind=Kind.REFUND,
+                stripe_id=f"{data.get('id')}:refunded:{reported}",
+                amount=missing,
+                currency=currency,
+                status="succeeded",
+            )
 
+
+def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
+    if booking.payment_status == PaymentStatus.NOT_REQUIRED:
+        logger.error("charge %s refunded for free booking %s", data.get("id"), booking.pk)
+        return "mismatch"
+    _record_reported_refunds(booking, data)
     if booking.payment_status in (PaymentStatus.UNPAID, PaymentStatus.FAILED):
         # The refund overtook the success event: a refund proves the payment happened.
-        set_payment_status(booking, PaymentStatus.PAID)
-    changed = _advance_payment_status(booking, PaymentStatus.REFUNDED)
-    fields = ["payment_status", "updated_at"]
+        booking_transition(
+            booking, actor=None, reason="paid_seen_in_refund", payment_status=PaymentStatus.PAID
+        )
+    if not data.get("refunded"):
+        # A partial refund (made in Stripe's dashboard): the booking stays paid and keeps its
+        # seat; spend and revenue subtract what was given back.
+        changed = apply_refund_state(booking, actor=None, reason="partially_refunded")
+        return "partially_refunded" if changed else "already_applied"
+    changed = apply_refund_state(booking, actor=None, reason="refunded")
+    if booking.payment_status == PaymentStatus.PAID and booking_rules.payment_move_allowed(
+        booking, PaymentStatus.REFUNDED
+    ):
+        # Stripe says the charge is fully refunded even if our rows add up to less.
+        booking_transition(
+            booking, actor=None, reason="refunded", payment_status=PaymentStatus.REFUNDED
+        )
+        changed = True
     if booking.status in Booking.ACTIVE_STATUSES:
         # Refunded from Stripe's dashboard: with the money back the seat is given up.
-        set_status(booking, Status.CANCELLED)
-        booking.cancelled_at = timezone.now()
-        fields += ["status", "cancelled_at"]
+        booking_transition(
+            booking,
+            actor=None,
+            reason="cancelled_by_refund",
+            status=Status.CANCELLED,
+            cancelled_at=timezone.now(),
+        )
         changed = True
-    booking.save(update_fields=fields)
     return "refunded" if changed else "already_applied"
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from backend import booking_rules
 from backend.models import Booking, Session
-from backend.services import bookings as booking_services
 from backend.tests.conftest import auth_client
 from backend.tests.factories import (
     BookingFactory,
@@ -26,6 +26,7 @@ BOOKING_FIELDS = {
     "status",
     "payment_status",
     "amount",
+    "refunded_amount",
     "currency",
     "notes",
     "created_at",
@@ -36,7 +37,7 @@ BOOKING_FIELDS = {
 
 def make_stale(booking: Booking, minutes_past_hold: int = 1) -> None:
     """Backdates a booking so its hold ran out `minutes_past_hold` minutes ago."""
-    created = booking_services.hold_cutoff() - timedelta(minutes=minutes_past_hold)
+    created = booking_rules.hold_cutoff() - timedelta(minutes=minutes_past_hold)
     Booking.objects.filter(pk=booking.pk).update(created_at=created)
 
 
@@ -257,7 +258,7 @@ def test_unique_constraint_race_is_409_not_500(user, monkeypatch):
     session = SessionFactory()
     BookingFactory(session=session, user=user)
     monkeypatch.setattr(
-        booking_services.Session,
+        Session,
         "bookings",
         property(lambda s: _BlindManager(s)),
         raising=False,
@@ -353,8 +354,8 @@ def test_list_endpoints_use_a_fixed_number_of_queries(
         start = past_start if index % 2 else timezone.now() + timedelta(days=index + 1)
         BookingFactory(user=user, session=SessionFactory(start_time=start))
     client = auth_client(user)
-    # JWT user + lazy expiry UPDATE + page count + page rows.
-    expected = 4
+    # JWT user + page count + page rows (reads never write: no expiry UPDATE).
+    expected = 3
     for page_size in (1, 100):
         with django_assert_num_queries(expected):
             response = client.get(url, {"page_size": page_size})
@@ -383,13 +384,23 @@ def test_unknown_or_malformed_id_is_json_404(user_client, pk):
     assert response["Content-Type"].startswith("application/json")
 
 
-def test_reading_a_stale_pending_booking_marks_it_expired(user_client, user):
+def test_a_stale_pending_booking_reads_as_expired_and_the_expiry_job_marks_it(user_client, user):
+    from django.core.management import call_command
+
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
     make_stale(booking)
     response = user_client.get(f"/api/bookings/{booking.pk}/")
     assert response.json()["status"] == "expired"
+    assert user_client.get("/api/bookings/active/").json()["count"] == 0
+    booking.refresh_from_db()
+    assert booking.status == "pending"  # a read never writes
+
+    call_command("expire_bookings")
     booking.refresh_from_db()
     assert booking.status == "expired"
+    assert list(booking.events.values_list("reason", "actor", "to_status")) == [
+        ("hold_expired", None, "expired")
+    ]
 
 
 def test_expire_bookings_command(capsys):
@@ -588,12 +599,12 @@ def test_strangers_cannot_cancel(user):
 def test_cancelling_a_paid_booking_calls_the_refund_hook(user, monkeypatch):
     refunded = []
 
-    def fake_refund(*, booking):
+    def fake_refund(*, booking, actor):
         refunded.append(booking.pk)
         booking.payment_status = Booking.PaymentStatus.REFUNDED
         booking.save(update_fields=["payment_status", "updated_at"])
 
-    monkeypatch.setattr("backend.services.payments.payment_refund_booking", fake_refund)
+    monkeypatch.setattr("backend.services.refunds.refund_booking", fake_refund)
     booking = BookingFactory(user=user, payment_status="paid")
     response = auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/")
     assert response.status_code == 200
@@ -604,8 +615,8 @@ def test_cancelling_a_paid_booking_calls_the_refund_hook(user, monkeypatch):
 def test_unpaid_cancellation_does_not_call_the_refund_hook(user, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "backend.services.payments.payment_refund_booking",
-        lambda *, booking: calls.append(booking.pk),
+        "backend.services.refunds.refund_booking",
+        lambda *, booking, actor: calls.append(booking.pk),
     )
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
     assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200

@@ -12,9 +12,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from backend import booking_rules as rules
 from backend.exceptions import BookingError
 from backend.models import Booking, Session
 from backend.services import bookings as services
+from backend.services.locking import lock_session
 from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
 
@@ -76,7 +78,7 @@ def test_forty_users_race_for_five_seats_ten_times():
         assert statuses == {201: 5, 409: 35}, f"round {round_number}: {statuses}"
         assert {code for status, code in results if status == 409} == {"sold_out"}
         assert Booking.objects.filter(session=session).count() == 5
-        assert services.seats_taken(session=session) == 5
+        assert rules.seats_taken(session=session) == 5
 
 
 def test_the_same_user_posting_the_same_booking_ten_times_gets_one():
@@ -98,9 +100,9 @@ def test_capacity_reduction_racing_with_bookings_never_oversells():
         def reduce_capacity(session_id=session.pk):
             # What a capacity change must do: lock, compare with the seats taken, save.
             with transaction.atomic():
-                locked = services.lock_session(session_id=session_id)
+                locked = lock_session(session_id=session_id)
                 try:
-                    services.check_capacity_covers_bookings(session=locked, capacity=4)
+                    rules.check_capacity_covers_bookings(session=locked, capacity=4)
                 except BookingError:
                     return "refused"
                 locked.capacity = 4
@@ -115,7 +117,7 @@ def test_capacity_reduction_racing_with_bookings_never_oversells():
         assert outcome in ("reduced", "refused"), outcome
         assert {status for status, _ in results} <= {201, 409}
         session.refresh_from_db()
-        taken = services.seats_taken(session=session)
+        taken = rules.seats_taken(session=session)
         assert taken <= session.capacity
         assert taken == sum(1 for status, _ in results if status == 201)
         assert session.capacity == (4 if outcome == "reduced" else 10)
@@ -143,4 +145,4 @@ def test_seat_changes_racing_with_new_bookings_never_oversell():
     results = run_together(tasks)
     assert set(results[:3]) <= {"grown", "not_enough_seats", "sold_out"}
     assert {status for status, _ in results[3:]} <= {201, 409}
-    assert services.seats_taken(session=Session.objects.get(pk=session.pk)) <= 6
+    assert rules.seats_taken(session=Session.objects.get(pk=session.pk)) <= 6

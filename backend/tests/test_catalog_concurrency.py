@@ -5,9 +5,10 @@ import threading
 import pytest
 from django.db import connection
 
+from backend.booking_rules import seats_taken
 from backend.exceptions import Conflict
 from backend.models import Session
-from backend.services.bookings import booking_create, seats_taken
+from backend.services.bookings import booking_create
 from backend.services.catalog import session_update
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
 

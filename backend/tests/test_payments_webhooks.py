@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from backend.models import Booking, Payment, StripeEvent
 from backend.services.bookings import booking_cancel
+from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
 from backend.tests.fake_stripe import WEBHOOK_SECRET, FakeStripe
 from backend.tests.payments_support import (
@@ -244,17 +245,25 @@ def test_refund_from_the_dashboard_cancels_a_confirmed_booking(fake_stripe, api_
     assert booking.cancelled_at is not None
 
 
-def test_partial_refund_leaves_the_booking_paid(fake_stripe, api_client, user):
-    booking = book(user, SessionFactory())
+def test_partial_refund_is_recorded_and_the_booking_stays_paid(fake_stripe, api_client, user):
+    booking = book(user, SessionFactory(price=Decimal("40.00"), currency="EUR"))
     intent_id = start_payment(user, booking)
     deliver(api_client, *signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id)))
     charge = fake_stripe.charge_for(intent_id, refunded=False)
+    charge["amount_refunded"] = 3000
 
     response = deliver(api_client, *signed_event("charge.refunded", charge))
+    replay = deliver(api_client, *signed_event("charge.refunded", charge))
 
-    assert response.json()["outcome"] == "partial_refund_ignored"
+    assert response.json()["outcome"] == "partially_refunded"
+    assert replay.json()["outcome"] == "already_applied"
     booking.refresh_from_db()
     assert (booking.status, booking.payment_status) == ("confirmed", "paid")
+    assert booking.refunded_amount == Decimal("30.00")
+    refunds = booking.payments.filter(kind="refund")
+    assert [(r.amount, r.status) for r in refunds] == [(Decimal("30.00"), "succeeded")]
+    spent = auth_client(user).get("/api/dashboard/user/").json()["stats"]["total_spent"]
+    assert spent == [{"currency": "EUR", "amount": "10.00"}]
 
 
 # --- success after the hold ended --------------------------------------------------------------

@@ -17,6 +17,8 @@ from backend.models import Booking
 from backend.selectors import bookings as selectors
 from backend.serializers.bookings import (
     BookingCreateSerializer,
+    BookingEventPageSerializer,
+    BookingEventSerializer,
     BookingSerializer,
     BookingUpdateSerializer,
 )
@@ -198,6 +200,26 @@ class BookingViewSet(viewsets.GenericViewSet):
     def cancel(self, request, pk=None):
         booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
         return Response(BookingSerializer(booking, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="The booking's audit trail (its user or the session's creator)",
+        operation_description=(
+            "Every change of the booking, oldest first: who made it (null: the system or "
+            "Stripe), why, and the status, payment status and seats before and after."
+        ),
+        manual_parameters=[
+            openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER),
+            openapi.Parameter(
+                "page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, maximum=100
+            ),
+        ],
+        responses={200: BookingEventPageSerializer, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_fields=[])
+    def events(self, request, pk=None):
+        events = selectors.booking_events(user=request.user, booking_id=int(pk))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(BookingEventSerializer(page, many=True).data)
 
     @swagger_auto_schema(
         operation_summary="The booking as an iCalendar (RFC 5545) event",

@@ -75,7 +75,7 @@ class SessionViewSet(viewsets.ModelViewSet):
             return selectors.catalog_list(viewer=viewer)
         if self.action in ("update", "partial_update", "destroy"):
             # Only the creator's own sessions exist for writes: others get 404, not 403.
-            return Session.objects.filter(creator_id=viewer.pk)
+            return Session.objects.owned_by(viewer)
         return selectors.session_visible_to(viewer=viewer)
 
     def filter_queryset(self, queryset):
@@ -196,7 +196,7 @@ class SessionViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get"], permission_classes=[IsCreator], filterset_class=None)
     def bookings(self, request, pk=None):
-        session = get_object_or_404(Session.objects.filter(creator_id=request.user.pk), pk=pk)
+        session = get_object_or_404(Session.objects.owned_by(request.user), pk=pk)
         attendees = selectors.session_attendees(session=session)
         wanted = request.query_params.get("status")
         if wanted:

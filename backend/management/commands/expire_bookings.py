@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backend.services.bookings import bookings_expire_stale
+from backend.services.booking_changes import bookings_expire_stale
 
 
 class Command(BaseCommand):

@@ -1,0 +1,56 @@
+"""Row locks, in one documented order, and only inside a transaction.
+
+Every write that changes the seats of a session locks that session's row first; every write to
+one booking locks its session and then the booking. Two writers therefore always take locks in
+the same order (sessions by id, then bookings) and cannot deadlock. A lock outside
+`transaction.atomic` would be released at once, silently: these helpers refuse that.
+"""
+
+from django.db import transaction
+
+from backend.exceptions import NotFound
+from backend.models import Booking, Session
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("row locks are only held inside transaction.atomic")
+
+
+def lock_session(*, session_id: int) -> Session:
+    """Locks the session row until the end of the caller's transaction.
+
+    The creator comes along (for the notifications), unlocked: `of=("self",)`.
+    """
+    _require_transaction()
+    try:
+        return (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("creator")
+            .get(pk=session_id)
+        )
+    except Session.DoesNotExist as error:
+        raise NotFound("Session not found.") from error
+
+
+def lock_sessions(*, session_ids: list[int]) -> dict[int, Session]:
+    """Locks several sessions in id order (a booking moving between two sessions)."""
+    return {pk: lock_session(session_id=pk) for pk in sorted(set(session_ids))}
+
+
+def lock_booking(*, booking_id: int) -> Booking:
+    """Locks a booking and its session (session first: the same order as booking_create).
+
+    The session (with its creator) and the user come back loaded, but only the booking and
+    session rows are locked: `of=("self",)` keeps FOR UPDATE off the joined user rows.
+    """
+    _require_transaction()
+    session_id = Booking.objects.filter(pk=booking_id).values_list("session_id", flat=True).first()
+    if session_id is None:
+        raise NotFound("Booking not found.")
+    lock_session(session_id=session_id)
+    return (
+        Booking.objects.select_for_update(of=("self",))
+        .select_related("session__creator", "user")
+        .get(pk=booking_id)
+    )
