@@ -66,8 +66,25 @@ def class_entry_points(cls: type) -> list[Callable[..., Any]]:
     ]
 
 
-def _codes_of_exception(exception_class: type, call: ast.Call) -> set[ErrorCode]:
-    """The code a call like `BookingError("...", code="sold_out")` raises with."""
+@lru_cache(maxsize=256)
+def _codes_named_in(module_name: str, status: int) -> frozenset[ErrorCode]:
+    """The registered codes of `status` that a module names as strings (in a table, say)."""
+    try:
+        tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    except (OSError, TypeError, SyntaxError, ImportError):
+        return frozenset()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            member = ErrorCode.lookup(node.value)
+            if member is not None and member.status == status:
+                found.add(member)
+    return frozenset(found)
+
+
+def _codes_of_exception(exception_class: type, call: ast.Call, module: str) -> set[ErrorCode]:
+    """The code a call like `BookingError("...", code="sold_out")` raises with. A code chosen
+    at run time (`code=code`) is any code of the exception's status its module names."""
     code_value: Any = None
     if len(call.args) >= 2 and isinstance(call.args[1], ast.Constant):  # Exc(detail, code)
         code_value = call.args[1].value
@@ -78,6 +95,8 @@ def _codes_of_exception(exception_class: type, call: ast.Call) -> set[ErrorCode]
             code_value = keyword.value.value
         elif isinstance(keyword.value, ast.Attribute):  # ErrorCode.SOLD_OUT
             code_value = ErrorCode.__members__.get(keyword.value.attr)
+        elif isinstance(status := getattr(exception_class, "status_code", None), int):
+            return set(_codes_named_in(module, status))
     # Without a code of its own, the class's (a DomainError's, or e.g. simplejwt's InvalidToken
     # `token_not_valid`); an unregistered one is mapped by the handler, to a generic code.
     code_value = code_value or getattr(exception_class, "default_code", None)
@@ -131,7 +150,7 @@ class _Resolver:
     ) -> None:
         target = self._target(call.func, namespace, owner)
         if isinstance(target, type) and issubclass(target, Exception):
-            self.codes |= _codes_of_exception(target, call)
+            self.codes |= _codes_of_exception(target, call, namespace.get("__name__", ""))
         elif isinstance(target, type) and _is_followed(target):
             if target not in self.seen:
                 self.seen.add(target)

@@ -105,11 +105,6 @@ class ErrorCode(StrEnum):
         "The payment status cannot change that way.",
     )
     UNPAID = "unpaid", 409, "A paid session's booking cannot be confirmed before payment."
-    CAPACITY_BELOW_BOOKINGS = (
-        "capacity_below_bookings",
-        409,
-        "The capacity would be below the seats already booked.",
-    )
     CAPACITY_BELOW_SEATS_TAKEN = (
         "capacity_below_seats_taken",
         409,
@@ -122,6 +117,8 @@ class ErrorCode(StrEnum):
     ALREADY_PAID = "already_paid", 409, "The booking has already been paid."
     NOT_PAYABLE = "not_payable", 409, "The booking cannot be paid in its status."
     PAYMENT_NOT_STARTED = "payment_not_started", 409, "The payment could not be started."
+    NOT_PAID = "not_paid", 409, "Only a paid booking can be refunded."
+    STILL_ACTIVE = "still_active", 409, "The booking still holds its seats: cancel it to refund."
     PAYMENT_RECORD_MISSING = (
         "payment_record_missing",
         409,

@@ -92,3 +92,9 @@ def test_imports_inside_a_function_are_followed():
     # booking_cancel reaches payment_refund_booking through a function-level import (the two
     # service modules import each other); schemathesis met its 409 on the cancel endpoint.
     assert ErrorCode.PAYMENT_RECORD_MISSING in domain_codes(booking_services.booking_cancel, None)
+
+
+def test_a_code_chosen_from_a_table_is_documented(schema):
+    # booking_for_update raises Forbidden(message, code=code) with the code from a table.
+    assert "not_creator" in codes(schema, "/bookings/{id}/confirm/", "post", 403)
+    assert "not_owner" in codes(schema, "/bookings/{id}/", "patch", 403)
