@@ -222,7 +222,7 @@ def test_every_error_on_every_pattern_is_json_with_a_registered_code(world):
     assert checked > 1000  # the comparison really ran over the walk's answers
 
 
-@pytest.mark.parametrize("pk", ["0", "99999999999999999999999", "00001"])
+@pytest.mark.parametrize("pk", ["0", "99999999999999999999999", "-1"])
 def test_odd_ids_are_json_404(world, pk):
     client = APIClient()
     token = {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(world['creator'])}"}
