@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     SESSION_REQUIRED = "session_required", 400, "A session image needs session_id."
     SESSION_NOT_ALLOWED = "session_not_allowed", 400, "session_id applies to session images only."
     PAYMENT_REJECTED = "payment_rejected", 400, "Stripe refused the request (card declined, ...)."
+    NOT_TEST_MODE = "not_test_mode", 400, "Test cards are accepted only with a test-mode key."
     INVALID_SIGNATURE = "invalid_signature", 400, "The Stripe-Signature header does not verify."
     INVALID_PAYLOAD = "invalid_payload", 400, "The webhook body is not a Stripe event."
     INVALID_EVENT = "invalid_event", 400, "The Stripe event's object has the wrong shape."

@@ -23,7 +23,7 @@ NGINX_CONF = ROOT / "nginx" / "nginx.conf"
 # `code=` on these is not an API error code: Django/DRF field-level codes (they end up inside
 # `errors`, the body's code is `invalid`) and social-core's internal classification, which
 # integrations/oauth.py translates into a domain error.
-NOT_API_CODES = {"ValidationError", "AuthResponseError", "identity_from_code"}
+NOT_API_CODES = {"ValidationError", "ErrorDetail", "AuthResponseError", "identity_from_code"}
 
 
 def source_files() -> list[Path]:
