@@ -38,6 +38,16 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request", 400, "The request is malformed."
     INVALID_SEATS = "invalid_seats", 400, "seats is not an integer in the allowed range."
     INVALID_AMOUNT = "invalid_amount", 400, "An amount cannot be expressed in the currency."
+    PRICE_BELOW_MINIMUM = (
+        "price_below_minimum",
+        400,
+        "The price is below the smallest amount Stripe charges in the currency.",
+    )
+    AMOUNT_TOO_LARGE = (
+        "amount_too_large",
+        400,
+        "The largest booking's amount would exceed what Stripe can charge.",
+    )
     START_TIME_PAST = "start_time_past", 400, "The session's start time is in the past."
     USERNAME_TAKEN = "username_taken", 400, "No free username could be picked for the account."
     TOKEN_MISMATCH = "token_mismatch", 400, "The refresh token belongs to another account."
@@ -142,6 +152,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_TIMEOUT = "upstream_timeout", 504, "nginx: the application took too long to answer."
     NOT_CONFIGURED = "not_configured", 503, "An optional integration is not configured."
     PAYMENTS_NOT_CONFIGURED = "payments_not_configured", 503, "Stripe is not configured."
+    UPLOADS_BUSY = "uploads_busy", 503, "Every image decode slot is taken; retry shortly."
     STORAGE_UNAVAILABLE = "storage_unavailable", 503, "File storage is unavailable."
     DATABASE_UNAVAILABLE = "database_unavailable", 503, "The database is down or restarting."
     LOCK_TIMEOUT = "lock_timeout", 503, "The resource is busy (a lock wait timed out); retry."

@@ -39,7 +39,7 @@ class DomainError(Exception):
     def __init__(self, message: str, *, code: str | ErrorCode | None = None):
         super().__init__(message)
         self.message = message
-        registered_code = self.default_code if code is None else ErrorCode.lookup(code)
+        registered_code = ErrorCode.lookup(self.default_code if code is None else code)
         if registered_code is None:
             # A code the API does not document: register it in backend/errors.py.
             raise ValueError(f"{code!r} is not a registered error code (backend/errors.py)")
