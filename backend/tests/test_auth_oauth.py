@@ -196,7 +196,7 @@ def test_role_creator_is_ignored_for_an_existing_account(api_client, provider):
 def test_unknown_role_is_400_and_nothing_is_called(api_client, provider):
     response = google_code_login(api_client, role="admin")
     assert response.status_code == 400
-    assert "role" in response.json()
+    assert "role" in response.json()["errors"]
     assert len(provider.calls) == 0
     assert User.objects.count() == 0
 
@@ -431,7 +431,7 @@ def test_provider_garbage_response_is_502(api_client, provider):
 def test_bad_input_is_400_and_no_provider_is_called(api_client, provider, body, field):
     response = api_client.post(URL, body)
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert len(provider.calls) == 0
     assert User.objects.count() == 0
 

@@ -88,7 +88,7 @@ def test_access_token_is_not_accepted_as_refresh_token(api_client, user):
 def test_refresh_without_token_is_400(api_client):
     response = api_client.post(REFRESH_URL, {})
     assert response.status_code == 400
-    assert response.json() == {"refresh": ["This field is required."]}
+    assert response.json()["errors"] == {"refresh": ["This field is required."]}
 
 
 @pytest.mark.postgres

@@ -148,7 +148,7 @@ def test_invalid_create_payload_is_400_and_creates_nothing(user_client, payload,
         data = {}
     response = user_client.post("/api/bookings/", data, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert Booking.objects.count() == 0
 
 

@@ -168,7 +168,7 @@ def test_offset_with_unencoded_plus_is_understood(api_client, catalog):
 def test_bad_filter_values_are_400(api_client, catalog, query, field):
     response = api_client.get(f"/api/sessions/{query}")
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["errors"]
 
 
 @pytest.mark.parametrize(

@@ -247,10 +247,11 @@ def test_swagger_documents_error_responses_on_every_operation(api_client):
     ]
     assert operations
     for path, method, operation in operations:
+        # Per operation now (backend/error_docs.py); every one can meet a database outage.
         codes = set(operation["responses"])
-        assert {"400", "401", "404", "429", "503"} <= codes, (path, method)
-        if method != "get":
-            assert "409" in codes, (path, method)
+        assert "503" in codes, (path, method)
+        if method == "get":
+            assert "409" not in codes, (path, method)
     health = schema["paths"]["/health/"]["get"]["responses"]
     assert health["503"]["schema"]["required"] == ["status", "database", "queue"]
 

@@ -192,7 +192,7 @@ def test_unknown_booking_is_404(fake_stripe, user_client):
 def test_invalid_input_is_400(fake_stripe, user_client, body):
     response = user_client.post(CREATE_URL, body)
     assert response.status_code == 400
-    assert "booking_id" in response.json()
+    assert "booking_id" in response.json()["errors"]
     assert fake_stripe.state.requests == []
 
 
@@ -365,7 +365,7 @@ def test_confirm_someone_elses_intent_is_404_without_calling_stripe(fake_stripe,
 def test_confirm_with_a_malformed_id_is_400(fake_stripe, user_client, intent_id):
     response = user_client.post(CONFIRM_URL, {"payment_intent_id": intent_id})
     assert response.status_code == 400
-    assert "payment_intent_id" in response.json()
+    assert "payment_intent_id" in response.json()["errors"]
 
 
 def test_confirm_when_stripe_is_down_is_502_with_nothing_changed(fake_stripe, user, user_client):

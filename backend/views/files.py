@@ -3,10 +3,11 @@
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.parsers import JSONParser
 from backend.serializers.files import (
     FileDeleteInputSerializer,
     FileUploadInputSerializer,
