@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from backend.errors import ErrorCode
 from backend.exceptions import (
     DomainError,
     NotFound,
@@ -59,7 +60,7 @@ class UploadsBusy(DomainError):
     """Every decode slot of this process stayed taken for UPLOAD_DECODE_WAIT_SECONDS (503)."""
 
     status_code = 503
-    default_code = "uploads_busy"
+    default_code = ErrorCode.UPLOADS_BUSY
 
 
 @dataclass(frozen=True)

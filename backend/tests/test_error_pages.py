@@ -23,7 +23,7 @@ factory = RequestFactory()
 def body_of(response) -> dict:
     assert response["Content-Type"].startswith("application/json")
     body = json.loads(response.content)
-    assert ErrorCode(body["code"]) and body["detail"]
+    assert ErrorCode.lookup(body["code"]) is not None and body["detail"]
     return body
 
 

@@ -7,6 +7,7 @@ a grep would, but through the AST so that a `code=` spread over lines is not mis
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rest_framework import exceptions as drf_exceptions
@@ -43,7 +44,7 @@ def callee_name(call: ast.Call) -> str:
     return ast.unparse(func)
 
 
-def code_literals() -> list[tuple[str, str, str]]:
+def code_literals() -> list[tuple[str, str, Any]]:
     """(where, callee or "dict"/"default_code", code) for every code literal in backend/."""
     found = []
     for path in source_files():

@@ -10,6 +10,7 @@ header nothing can satisfy.
 import contextlib
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -43,7 +44,7 @@ BODIES = {
 }
 
 
-def api_patterns() -> list[tuple[str, object]]:
+def api_patterns() -> list[tuple[str, Any]]:
     """(regex of the full path, callback) for every URL pattern under api/."""
     found = []
 
@@ -103,7 +104,7 @@ def world(settings):
     }
 
 
-def auth_headers(world) -> dict[str, dict[str, str]]:
+def auth_headers(world) -> dict[str, dict[str, Any]]:
     return {
         "anonymous": {},
         "garbage token": {"HTTP_AUTHORIZATION": "Bearer not.a.jwt"},
