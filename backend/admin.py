@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 
-from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
+from backend.models import Booking, Payment, Review, Session, StoredFile, StripeEvent, User
+from backend.services.reviews import review_set_hidden
 
 
 @admin.register(User)
@@ -93,3 +96,47 @@ class StoredFileAdmin(admin.ModelAdmin):
     search_fields = ("key", "owner__username")
     list_select_related = ("owner",)
     raw_id_fields = ("owner", "session")
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """Moderation: staff hide reported reviews (they leave every list and average) or unhide
+    them. Ratings and texts are the author's: read-only here, and never deleted."""
+
+    list_display = ("id", "session", "author", "rating", "report_count", "is_hidden", "created_at")
+    list_filter = ("is_hidden", "rating")
+    search_fields = ("comment", "author__username", "session__title", "reports__reason")
+    list_select_related = ("session", "author")
+    readonly_fields = (
+        *("booking", "session", "creator", "author", "rating", "comment", "reply", "replied_at"),
+        *("is_hidden", "hidden_at", "created_at", "updated_at", "report_reasons"),
+    )
+    actions = ("hide_reviews", "unhide_reviews")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
+        return super().get_queryset(request).annotate(reports_total=Count("reports"))
+
+    @admin.display(description="reports", ordering="reports_total")
+    def report_count(self, review: Review) -> int:
+        return review.reports_total
+
+    @admin.display(description="reports")
+    def report_reasons(self, review: Review) -> str:
+        # Plain text: the admin escapes it like every other value.
+        return "\n".join(f"{report.reporter}: {report.reason}" for report in review.reports.all())
+
+    @admin.action(description="Hide the selected reviews (leave lists and averages)")
+    def hide_reviews(self, request: HttpRequest, queryset: QuerySet[Review]) -> None:
+        for review_id in queryset.values_list("pk", flat=True):
+            review_set_hidden(review_id=review_id, hidden=True)
+
+    @admin.action(description="Unhide the selected reviews")
+    def unhide_reviews(self, request: HttpRequest, queryset: QuerySet[Review]) -> None:
+        for review_id in queryset.values_list("pk", flat=True):
+            review_set_hidden(review_id=review_id, hidden=False)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Review | None = None) -> bool:
+        return False

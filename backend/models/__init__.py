@@ -2,6 +2,18 @@ from backend.models.bookings import Booking, BookingEvent
 from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.payments import Payment, StripeEvent
+from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.users import User
 
-__all__ = ["Booking", "BookingEvent", "Payment", "Session", "StoredFile", "StripeEvent", "User"]
+__all__ = [
+    "Booking",
+    "BookingEvent",
+    "CreatorRating",
+    "Payment",
+    "Review",
+    "ReviewReport",
+    "Session",
+    "StoredFile",
+    "StripeEvent",
+    "User",
+]

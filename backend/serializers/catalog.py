@@ -9,7 +9,8 @@ from rest_framework import serializers
 
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in
-from backend.serializers.common import UserRefSerializer, UserSummarySerializer, absolute_url
+from backend.serializers.common import UserRefSerializer, absolute_url
+from backend.serializers.creators import CreatorSummarySerializer, rating_of
 
 # Far enough for any real planning, near enough that end_time never overflows.
 MAX_DAYS_AHEAD = 5 * 365
@@ -52,7 +53,7 @@ class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
     Needs `sessions_annotated()` rows: `seats_left` and `viewer_sees_meeting_url` are
-    annotations, the creator is select_related.
+    annotations, the creator and their rating aggregate are select_related.
 
     The declared fields describe the shape (schema, `fields`); `to_representation` writes it by
     hand because the catalog list is the hottest read: DRF's generic field loop cost about a
@@ -60,7 +61,7 @@ class SessionSerializer(serializers.ModelSerializer):
     test_catalog_lean_serializer checks it matches the generic output field for field.
     """
 
-    creator = UserSummarySerializer(read_only=True)
+    creator = CreatorSummarySerializer(read_only=True)
     price = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
     start_time = UtcDateTimeField(read_only=True)
     end_time = UtcDateTimeField(read_only=True)
@@ -105,6 +106,7 @@ class SessionSerializer(serializers.ModelSerializer):
                 "first_name": creator.first_name,
                 "last_name": creator.last_name,
                 "avatar": absolute_url(self, creator.avatar_link),
+                "rating": rating_of(creator),
             },
             "title": session.title,
             "description": session.description,
