@@ -14,7 +14,7 @@ from backend.selectors import creators as selectors
 from backend.selectors.reviews import review_list_for_creator
 from backend.serializers.creators import CreatorProfilePageSerializer, CreatorProfileSerializer
 from backend.serializers.reviews import ReviewPageSerializer, ReviewSerializer
-from backend.views.reviews import PAGE_PARAMS
+from backend.views.reviews import PAGE_PARAMS, error_response
 
 CREATOR_LIST_PARAMS = [
     openapi.Parameter(
@@ -82,7 +82,11 @@ class CreatorViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="One creator's public profile",
-        responses={200: CreatorProfileSerializer},
+        operation_description=(
+            "The same shape as a list entry. 404 `creator_not_found` for anyone without a "
+            "published session (or an inactive account)."
+        ),
+        responses={200: CreatorProfileSerializer, 404: error_response("Not a public creator.")},
     )
     def retrieve(self, request, username=None):
         creator = selectors.creator_get(username=str(username))
@@ -90,9 +94,12 @@ class CreatorViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="A creator's reviews (public)",
-        operation_description="Visible reviews of all their sessions, newest first.",
+        operation_description=(
+            "Visible reviews of all their sessions, newest first (hidden ones are left out). "
+            "404 `creator_not_found` as for the profile."
+        ),
         manual_parameters=PAGE_PARAMS,
-        responses={200: ReviewPageSerializer},
+        responses={200: ReviewPageSerializer, 404: error_response("Not a public creator.")},
     )
     @action(detail=True, methods=["get"])
     def reviews(self, request, username=None):

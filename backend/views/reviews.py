@@ -36,7 +36,7 @@ PAGE_PARAMS = [
 PLAIN_TEXT = "Plain text, returned exactly as sent; never interpreted as HTML."
 
 
-def _error(description: str) -> openapi.Response:
+def error_response(description: str) -> openapi.Response:
     return openapi.Response(
         description,
         openapi.Schema(
@@ -70,9 +70,9 @@ class BookingReviewView(GenericAPIView):
         request_body=ReviewCreateSerializer,
         responses={
             201: ReviewSerializer,
-            403: _error("You are the session's creator, not the attendee."),
-            404: _error("Unknown booking, or not yours."),
-            409: _error("Not confirmed, not ended, window closed, or already reviewed."),
+            403: error_response("You are the session's creator, not the attendee."),
+            404: error_response("Unknown booking, or not yours."),
+            409: error_response("Not confirmed, not ended, window closed, or already reviewed."),
         },
     )
     def post(self, request, pk: str):
@@ -99,7 +99,7 @@ class SessionReviewsView(GenericAPIView):
         operation_summary="A session's reviews (public)",
         operation_description="Visible reviews, newest first. Hidden ones are left out.",
         manual_parameters=PAGE_PARAMS,
-        responses={200: ReviewPageSerializer, 404: _error("Unknown session, or a draft.")},
+        responses={200: ReviewPageSerializer, 404: error_response("Unknown session, or a draft.")},
     )
     def get(self, request, pk: str):
         reviews = selectors.review_list_for_session(session_id=int(pk))
@@ -125,7 +125,7 @@ class ReviewViewSet(viewsets.GenericViewSet):
     @swagger_auto_schema(
         operation_summary="One review (public)",
         operation_description="Hidden reviews are 404 (`review_not_found`).",
-        responses={200: ReviewSerializer, 404: _error("Unknown or hidden review.")},
+        responses={200: ReviewSerializer, 404: error_response("Unknown or hidden review.")},
     )
     def retrieve(self, request, pk=None):
         return Response(ReviewSerializer(selectors.review_get_visible(review_id=int(pk))).data)
@@ -140,9 +140,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
         request_body=ReviewUpdateSerializer,
         responses={
             200: ReviewSerializer,
-            403: _error("Not your review."),
-            404: _error("Unknown or hidden review."),
-            409: _error("The edit window has closed."),
+            403: error_response("Not your review."),
+            404: error_response("Unknown or hidden review."),
+            409: error_response("The edit window has closed."),
         },
     )
     def partial_update(self, request, pk=None):
@@ -162,9 +162,9 @@ class ReviewViewSet(viewsets.GenericViewSet):
         request_body=ReviewReplySerializer,
         responses={
             200: ReviewSerializer,
-            403: _error("Not the session's creator."),
-            404: _error("Unknown or hidden review."),
-            409: _error("Already replied."),
+            403: error_response("Not the session's creator."),
+            404: error_response("Unknown or hidden review."),
+            409: error_response("Already replied."),
         },
     )
     @action(detail=True, methods=["post"])
@@ -186,8 +186,8 @@ class ReviewViewSet(viewsets.GenericViewSet):
         request_body=ReviewReportCreateSerializer,
         responses={
             201: ReviewReportSerializer,
-            404: _error("Unknown or hidden review."),
-            409: _error("You already reported it."),
+            404: error_response("Unknown or hidden review."),
+            409: error_response("You already reported it."),
         },
     )
     @action(
