@@ -118,7 +118,8 @@ class ReviewAdmin(admin.ModelAdmin):
 
     @admin.display(description="reports", ordering="reports_total")
     def report_count(self, review: Review) -> int:
-        return review.reports_total
+        # The annotation of get_queryset (one query for the page, not one per row).
+        return int(getattr(review, "reports_total", 0))
 
     @admin.display(description="reports")
     def report_reasons(self, review: Review) -> str:

@@ -1,5 +1,7 @@
 """`/api/creators/`: public creator profiles and their reviews (thin views over selectors)."""
 
+from typing import Any
+
 from django_filters import utils as filter_utils
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
@@ -56,7 +58,7 @@ class CreatorViewSet(viewsets.GenericViewSet):
     # The list filters by hand (CreatorFilter), so that the reviews action has none.
     filter_backends: list = []
 
-    def _profiles(self, creators: list[User]) -> list:
+    def _profiles(self, creators: list[User]) -> Any:
         categories = selectors.creator_categories(creator_ids=[creator.pk for creator in creators])
         context = {**self.get_serializer_context(), "categories": categories}
         return CreatorProfileSerializer(creators, many=True, context=context).data
