@@ -433,3 +433,17 @@ def test_session_reviews_of_a_draft_or_unknown_session_are_404():
     assert client.get(f"/api/sessions/{draft.pk}/reviews/").status_code == 404
     assert client.get("/api/sessions/999999/reviews/").status_code == 404
     assert client.get(f"/api/reviews/{999999}/").json()["code"] == "review_not_found"
+
+
+def test_ids_beyond_bigint_are_404_not_500(user_client):
+    huge = "9" * 30
+    anonymous = APIClient()
+    assert anonymous.get(f"/api/sessions/{huge}/reviews/").status_code == 404
+    assert anonymous.get(f"/api/reviews/{huge}/").status_code == 404
+    for url in (f"/api/bookings/{huge}/review/", f"/api/reviews/{huge}/report/"):
+        response = user_client.post(url, {"rating": 3, "reason": "x"}, format="json")
+        assert response.status_code == 404, url
+    assert user_client.patch(f"/api/reviews/{huge}/", {"rating": 3}, format="json").status_code == (
+        404
+    )
+    assert nothing_written() == (0, 0, 0)
