@@ -11,7 +11,7 @@ from rest_framework import serializers
 from backend import booking_rules
 from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.models import Booking, BookingEvent
-from backend.serializers.common import SessionSummarySerializer, UserRefSerializer
+from backend.serializers.common import SessionSummarySerializer, UserRefSerializer, page_of
 
 # Primary keys are PostgreSQL bigints: a larger number is a 400 here, not a DataError later.
 MAX_ID = 2**63 - 1
@@ -107,10 +107,4 @@ class BookingEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BookingEventPageSerializer(serializers.Serializer):
-    """Schema only: one page of a booking's events."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = BookingEventSerializer(many=True)
+BookingEventPageSerializer = page_of(BookingEventSerializer, "BookingEventPageSerializer")

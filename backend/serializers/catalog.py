@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in
-from backend.serializers.common import UserRefSerializer, absolute_url
+from backend.serializers.common import UserRefSerializer, absolute_url, page_of
 from backend.serializers.creators import CreatorSummarySerializer, rating_of
 
 # Far enough for any real planning, near enough that end_time never overflows.
@@ -310,19 +310,5 @@ class SessionAttendeeSerializer(serializers.ModelSerializer):
         return booking.user.get_full_name() or booking.user.username
 
 
-class MySessionPageSerializer(serializers.Serializer):
-    """Schema only: one page of `my_sessions`."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = MySessionSerializer(many=True)
-
-
-class SessionAttendeePageSerializer(serializers.Serializer):
-    """Schema only: one page of a session's attendees."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = SessionAttendeeSerializer(many=True)
+MySessionPageSerializer = page_of(MySessionSerializer, "MySessionPageSerializer")
+SessionAttendeePageSerializer = page_of(SessionAttendeeSerializer, "SessionAttendeePageSerializer")

@@ -6,7 +6,7 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import CreatorRating, User
-from backend.serializers.common import UserSummarySerializer, absolute_url
+from backend.serializers.common import UserSummarySerializer, absolute_url, page_of
 
 
 class CreatorRatingSerializer(serializers.Serializer):
@@ -92,10 +92,4 @@ class CreatorProfileSerializer(serializers.ModelSerializer):
         return rating_of(user)
 
 
-class CreatorProfilePageSerializer(serializers.Serializer):
-    """Schema only: one page of creators."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = CreatorProfileSerializer(many=True)
+CreatorProfilePageSerializer = page_of(CreatorProfileSerializer, "CreatorProfilePageSerializer")

@@ -18,7 +18,7 @@ from backend.models.reviews import (
     REPORT_REASON_MAX_LENGTH,
 )
 from backend.serializers.catalog import UtcDateTimeField
-from backend.serializers.common import UserRefSerializer
+from backend.serializers.common import UserRefSerializer, page_of
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -89,10 +89,4 @@ class ReviewReportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReviewPageSerializer(serializers.Serializer):
-    """Schema only: one page of reviews."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = ReviewSerializer(many=True)
+ReviewPageSerializer = page_of(ReviewSerializer, "ReviewPageSerializer")

@@ -1,6 +1,7 @@
 """Staff moderation in the admin: hide/unhide move the averages; nothing is edited or deleted."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from backend.models import Review, User
 from backend.services.reviews import review_report
@@ -68,3 +69,16 @@ def test_staff_cannot_delete_or_add_reviews(staff_client):
     assert staff_client.get(f"{CHANGELIST}add/").status_code == 403
     staff_client.post(f"{CHANGELIST}{review.pk}/change/", {"rating": 1, "comment": "edited"})
     assert Review.objects.values_list("rating", "comment").get() == (4, "")
+
+
+def test_staff_without_the_change_permission_cannot_hide(client):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_review"))
+    client.force_login(viewer)
+    review = review_of(attended_booking(), 1)
+
+    assert client.get(CHANGELIST).status_code == 200
+    run_action(client, "hide_reviews", [review])
+
+    assert Review.objects.get().is_hidden is False
+    assert rating_row(review.creator) == (1, 1, "1.00")
