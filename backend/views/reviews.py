@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
-from backend.models import Review
+from backend.models import Booking, Review, Session
 from backend.selectors import reviews as selectors
 from backend.serializers.reviews import (
     ReviewCreateSerializer,
@@ -53,6 +53,8 @@ class BookingReviewView(GenericAPIView):
     """`POST bookings/{id}/review/`: the booking's user reviews the session they attended."""
 
     serializer_class = ReviewCreateSerializer
+    # Only tells drf-yasg that `{id}` is a booking's integer id; the service reads the booking.
+    queryset = Booking.objects.none()
     throttle_classes = [UserRateThrottle, ScopedRateThrottle]
     throttle_scope = "reviews"
 
@@ -93,6 +95,8 @@ class SessionReviewsView(GenericAPIView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle, UserRateThrottle]
     serializer_class = ReviewSerializer
+    # Only tells drf-yasg that `{id}` is a session's integer id.
+    queryset = Session.objects.none()
 
     @swagger_auto_schema(
         operation_id="sessions_reviews",
