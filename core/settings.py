@@ -6,11 +6,13 @@ missing or example secret refuses to start instead of running insecurely.
 """
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -238,6 +240,58 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Background work (Celery; see core/celery.py and backend/tasks/) --------------------------
+# A broker (Redis in production) when CELERY_BROKER_URL or REDIS_URL is set. Without one, tasks
+# run inline: in this process, right after the transaction that asked for them commits, through
+# the same outbox rows; periodic jobs then run in `manage.py runserver`'s scheduler thread
+# (backend/tasks/scheduler.py) or from cron with `manage.py run_periodic_tasks`.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+TASKS_INLINE = env_bool("TASKS_INLINE", default=not CELERY_BROKER_URL)
+if TASKS_INLINE or not CELERY_BROKER_URL:
+    # Nothing is ever published in inline mode; an in-memory broker keeps Celery from
+    # reaching for a default AMQP server on localhost.
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ACKS_LATE = True
+# A worker process killed mid-task (OOM, SIGKILL) gives its message back to the queue.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Mail never slows payments: each has its own queue (and can have its own workers).
+CELERY_TASK_ROUTES = {
+    "notifications.*": {"queue": "mail"},
+    "payments.*": {"queue": "payments"},
+}
+# The request path publishes once and never waits for a broker that is down: the outbox row
+# stays pending and the sweep publishes it later.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged message (its worker died) is delivered again after this many seconds.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME") or str(
+    Path(tempfile.gettempdir()) / "sessions-marketplace-celerybeat-schedule"
+)
+# The outbox (backend/services/outbox.py): how long a worker owns a message it started, how
+# long a published message may wait before the sweep publishes it again, and the backoff of
+# failed attempts (base * 2**(attempt-1), capped).
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300)
+OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 600)
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 10)
+OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 600)
+OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 30)
+# A Stripe, S3 or OAuth call while the DB connection holds row locks (backend/integrations/
+# lock_guard.py): "raise" (development, tests) or "log" (production).
+INTEGRATION_LOCK_GUARD = env_str("INTEGRATION_LOCK_GUARD") or ("raise" if DEBUG else "log")
+# Stored files no avatar or session image uses any more are deleted after this long.
+ORPHAN_FILE_GRACE_MINUTES = env_int("ORPHAN_FILE_GRACE_MINUTES", 60)
+
 # --- REST framework, JWT, docs --------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -315,6 +369,10 @@ CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://localhost:5173"
 )
 CORS_URLS_REGEX = r"^/api/.*$"
+# What a browser client may read and send beyond the defaults: throttling's Retry-After, the
+# request id README invites clients to send and log, the .ics file name, idempotent writes.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "Content-Disposition"]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-request-id", "idempotency-key")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 CSRF_FAILURE_VIEW = "backend.views.errors.csrf_failure"
 
@@ -342,14 +400,18 @@ BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)
 CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
 
 # --- Email ----------------------------------------------------------------------------------
-# EMAIL_URL: console:// (default), locmem://, or smtp://user:pass@host:port (smtp+tls:// for
-# STARTTLS, smtp+ssl:// for implicit TLS).
+# EMAIL_URL: console:// (default), locmem://, file:///dir, or smtp://user:pass@host:port
+# (smtp+tls:// for STARTTLS, smtp+ssl:// for implicit TLS).
 EMAIL_URL = env_str("EMAIL_URL") or "console://"
 _email = urlsplit(EMAIL_URL)
 if _email.scheme == "console":
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 elif _email.scheme == "locmem":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+elif _email.scheme == "file":
+    # file:///path/to/dir: one file per message in that folder (a mail sink for tests).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = unquote(_email.path)
 elif _email.scheme in {"smtp", "smtp+tls", "smtp+ssl"}:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = _email.hostname or "localhost"

@@ -182,7 +182,7 @@ say "up after $((SECONDS - started_at)) s"
 check_health() {
   request GET /api/health/
   expect_status 200 "health"
-  [ "$(json 'body == {"status": "ok", "database": "ok"}')" = "True" ] || fail "health body $(cat "$BODY")"
+  [ "$(json 'body == {"status": "ok", "database": "ok", "queue": "inline"}')" = "True" ] || fail "health body $(cat "$BODY")"
   [ "$(header X-Content-Type-Options)" = "nosniff" ] || fail "health: no X-Content-Type-Options"
   [ "$(header X-Frame-Options)" = "DENY" ] || fail "health: no X-Frame-Options"
   [ "$(header_count X-Frame-Options)" = "1" ] || fail "health: X-Frame-Options sent twice"

@@ -36,6 +36,7 @@ from social_core.utils import normalize_user_names
 from social_django.utils import load_strategy
 
 from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,42 @@ class GithubBackend(GithubOAuth2):
 PROVIDERS: dict[str, type[BaseOAuth2]] = {"google": GoogleBackend, "github": GithubBackend}
 # The provider's stable account id in its profile response.
 ID_KEYS = {"google": "sub", "github": "id"}
+
+
+@dataclass(frozen=True)
+class ProviderForClient:
+    """What a SPA needs to send a person to the provider's consent page (no secret)."""
+
+    provider: str
+    name: str
+    client_id: str
+    authorize_url: str
+    scopes: list[str]
+    scope: str  # the scopes joined as the provider expects them in the `scope` parameter
+
+
+def enabled_providers() -> list[ProviderForClient]:
+    """The providers with both a client id and a secret set, with social-core's authorize URL
+    and scopes (its defaults plus SOCIAL_AUTH_<PROVIDER>_SCOPE)."""
+    providers = []
+    strategy = load_strategy()
+    for provider, backend_class in PROVIDERS.items():
+        backend = backend_class(strategy=strategy)
+        key, secret = backend.get_key_and_secret()
+        if not key or not secret:
+            continue
+        scopes = [str(scope) for scope in backend.get_scope()]
+        providers.append(
+            ProviderForClient(
+                provider=provider,
+                name=getattr(backend, "title", provider.title()),
+                client_id=key,
+                authorize_url=backend.authorization_url(),
+                scopes=scopes,
+                scope=backend.SCOPE_SEPARATOR.join(scopes),
+            )
+        )
+    return providers
 
 
 def _backend(provider: str, *, redirect_uri: str | None = None) -> BaseOAuth2:
@@ -192,6 +229,7 @@ def identity_from_code(
     `redirect_uri` must be the one the frontend sent the user to the provider with, and
     `code_verifier` the PKCE verifier when the frontend used a code challenge.
     """
+    assert_no_row_locks("OAuth code exchange")
     backend = _backend(provider, redirect_uri=redirect_uri)
     backend.data = {"code": code}
     params = backend.auth_complete_params()
@@ -213,6 +251,7 @@ def identity_from_code(
 
 def identity_from_access_token(*, provider: str, access_token: str) -> ProviderIdentity:
     """Read the profile behind a provider access token, after checking it is ours."""
+    assert_no_row_locks("OAuth profile lookup")
     backend = _backend(provider)
     try:
         if provider == "google":

@@ -1,6 +1,7 @@
 from backend.models.bookings import Booking, BookingEvent
 from backend.models.catalog import Session
 from backend.models.files import StoredFile
+from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.users import User
@@ -9,7 +10,9 @@ __all__ = [
     "Booking",
     "BookingEvent",
     "CreatorRating",
+    "OutboxMessage",
     "Payment",
+    "PeriodicRun",
     "Review",
     "ReviewReport",
     "Session",

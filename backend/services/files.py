@@ -15,10 +15,12 @@ import io
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -286,3 +288,32 @@ def file_delete(*, owner: User, key: str) -> None:
         StoredFile.objects.filter(owner=owner, key=key).delete()
     if owner.avatar.name == key:
         owner.avatar = ""
+
+
+def files_delete_orphans(*, older_than: timedelta, limit: int = 500) -> int:
+    """Deletes stored objects that no avatar or session image uses, and their rows.
+
+    They are left behind when deleting a replaced object failed (storage down) or when a
+    session was deleted. `older_than` keeps an upload whose row is being written right now
+    out of reach. Storage is called outside any transaction (no lock held); a failure leaves
+    the row for the next run. Returns how many were deleted.
+    """
+    cutoff = timezone.now() - older_than
+    used_as_avatar = User.objects.filter(avatar=OuterRef("key"))
+    used_as_image = Session.objects.filter(image=OuterRef("key"))
+    orphans = (
+        StoredFile.objects.filter(created_at__lt=cutoff)
+        .exclude(Exists(used_as_avatar))
+        .exclude(Exists(used_as_image))
+        .values_list("pk", "key")[:limit]
+    )
+    deleted = 0
+    for pk, key in list(orphans):
+        try:
+            delete_object(key=key)
+        except StorageUnavailable:
+            logger.warning("orphaned object %s not deleted; retried on the next run", key)
+            break
+        StoredFile.objects.filter(pk=pk).delete()
+        deleted += 1
+    return deleted

@@ -108,15 +108,22 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "backend": None,
+        "beat": None,
         "db": None,
         "nginx": None,
+        "redis": None,
+        "worker": None,
+        "worker-mail": None,
         "minio": ["minio"],
         "minio-init": ["minio"],
     }
     assert services["db"]["image"] == "postgres:16"
     assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data:rw"]
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
-    assert services["backend"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["backend"]["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "redis": {"condition": "service_started"},
+    }
     # env_file .env reached the backend.
     assert services["backend"]["environment"]["DJANGO_DEBUG"] == "false"
     assert services["backend"]["environment"]["NUM_PROXIES"] == "1"
@@ -127,7 +134,13 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
         "static:/srv/nginx/static:ro",
         "media:/srv/nginx/media:ro",
     ]
-    assert sorted(config["volumes"]) == ["media", "minio-data", "postgres-data", "static"]
+    assert sorted(config["volumes"]) == [
+        "media",
+        "minio-data",
+        "postgres-data",
+        "redis-data",
+        "static",
+    ]
 
 
 @needs_compose

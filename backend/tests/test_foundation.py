@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_health_reports_database_ok(api_client):
     response = api_client.get("/api/health/")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "queue": "inline"}
     assert response["X-Request-ID"]
 
 
@@ -247,7 +247,7 @@ def test_swagger_documents_error_responses_on_every_operation(api_client):
         if method != "get":
             assert "409" in codes, (path, method)
     health = schema["paths"]["/health/"]["get"]["responses"]
-    assert health["503"]["schema"]["required"] == ["status", "database"]
+    assert health["503"]["schema"]["required"] == ["status", "database", "queue"]
 
 
 def test_served_swagger_is_valid_swagger_2(api_client):

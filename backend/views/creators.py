@@ -3,7 +3,6 @@
 from typing import Any
 
 from django_filters import utils as filter_utils
-from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -12,39 +11,15 @@ from rest_framework.response import Response
 
 from backend.filters import CreatorFilter
 from backend.models import User
+from backend.schema import filterset_parameters
 from backend.selectors import creators as selectors
 from backend.selectors.reviews import review_list_for_creator
 from backend.serializers.creators import CreatorProfilePageSerializer, CreatorProfileSerializer
 from backend.serializers.reviews import ReviewPageSerializer, ReviewSerializer
-from backend.views.reviews import PAGE_PARAMS, error_response
+from backend.views.catalog import PAGE_PARAMS
+from backend.views.reviews import error_response
 
-CREATOR_LIST_PARAMS = [
-    openapi.Parameter(
-        "search",
-        openapi.IN_QUERY,
-        description="Words that must all appear in the username, name or bio.",
-        type=openapi.TYPE_STRING,
-        max_length=200,
-    ),
-    openapi.Parameter(
-        "category",
-        openapi.IN_QUERY,
-        description="Only creators with a published session in this category.",
-        type=openapi.TYPE_STRING,
-        max_length=50,
-    ),
-    openapi.Parameter(
-        "ordering",
-        openapi.IN_QUERY,
-        description=(
-            "`-rating` (best average first, unrated last, ties by id), `rating`, `username` "
-            "or `-username`. Default: username."
-        ),
-        type=openapi.TYPE_STRING,
-        enum=["rating", "-rating", "username", "-username"],
-    ),
-    *PAGE_PARAMS,
-]
+CREATOR_LIST_PARAMS = [*filterset_parameters(CreatorFilter), *PAGE_PARAMS]
 
 
 class CreatorViewSet(viewsets.GenericViewSet):

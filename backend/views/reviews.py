@@ -26,13 +26,8 @@ from backend.serializers.reviews import (
     ReviewUpdateSerializer,
 )
 from backend.services import reviews as services
+from backend.views.catalog import PAGE_PARAMS
 
-PAGE_PARAMS = [
-    openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, minimum=1),
-    openapi.Parameter(
-        "page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, minimum=1, maximum=100
-    ),
-]
 PLAIN_TEXT = "Plain text, returned exactly as sent; never interpreted as HTML."
 
 
