@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import F, OrderBy
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.constants import EMPTY_VALUES
 
-from backend.models import Booking, Session
+from backend.models import Booking, Session, User
 from backend.selectors.catalog import catalog_search
+from backend.selectors.creators import creator_search, creator_with_category
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
 TRUE_VALUES = {"true", "1"}
@@ -64,7 +66,23 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """Orders by the requested fields, then by id, so pages never overlap or skip rows."""
+    """Orders by the requested fields, then by id, so pages never overlap or skip rows.
+
+    Fields in `nulls_last` (nullable ones, like a rating) put their nulls last in both
+    directions; the others keep plain ORDER BY, which their indexes serve.
+    """
+
+    def __init__(self, *args, nulls_last: tuple[str, ...] = (), **kwargs):
+        self.nulls_last = set(nulls_last)
+        super().__init__(*args, **kwargs)
+
+    def _order_by(self, ordering: str) -> str | OrderBy:
+        name = ordering.lstrip("-")
+        if name not in self.nulls_last:
+            return ordering
+        if ordering.startswith("-"):
+            return F(name).desc(nulls_last=True)
+        return F(name).asc(nulls_last=True)
 
     def filter(self, qs, value):
         if value in EMPTY_VALUES:
@@ -73,10 +91,13 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         if not ordering:
             return qs
         tiebreak = "-id" if ordering and ordering[0].startswith("-") else "id"
-        return qs.order_by(*ordering, tiebreak)
+        return qs.order_by(*(self._order_by(field) for field in ordering), tiebreak)
 
 
 ORDERING_FIELDS = (("start_time", "start_time"), ("price", "price"), ("created_at", "created_at"))
+# The catalog also sorts by its creator's average rating (unrated creators last).
+CATALOG_RATING_FIELD = "creator__creator_rating__average"
+CATALOG_ORDERING_FIELDS = (*ORDERING_FIELDS, (CATALOG_RATING_FIELD, "rating"))
 
 
 class SessionFilter(django_filters.FilterSet):
@@ -140,9 +161,11 @@ class SessionFilter(django_filters.FilterSet):
         help_text="`true`: sessions with seats left; `false`: sold-out ones.",
     )
     ordering = StableOrderingFilter(
-        fields=ORDERING_FIELDS,
-        help_text="Sort by `start_time`, `price` or `created_at`; `-` for descending (default: "
-        "`start_time`, or best match with `search`).",
+        fields=CATALOG_ORDERING_FIELDS,
+        nulls_last=(CATALOG_RATING_FIELD,),
+        help_text="Sort by `start_time`, `price`, `created_at` or `rating` (the creator's "
+        "average, unrated last); `-` for descending, ties by id (default: `start_time`, or "
+        "best match with `search`).",
     )
 
     class Meta:
@@ -230,3 +253,36 @@ class BookingFilter(django_filters.FilterSet):
     class Meta:
         model = Booking
         fields: list[str] = []
+
+
+class CreatorFilter(django_filters.FilterSet):
+    """The public creator list: free-text `search`, `category`, `ordering` (-rating: best first,
+    unrated last, ties by id; or username)."""
+
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        help_text="Words that must all appear in the username, name or bio.",
+    )
+    category = django_filters.CharFilter(
+        method="filter_category",
+        max_length=50,
+        help_text="Only creators with a published session in this category (case-insensitive).",
+    )
+    ordering = StableOrderingFilter(
+        fields=(("creator_rating__average", "rating"), ("username", "username")),
+        nulls_last=("creator_rating__average",),
+        help_text="`-rating` (best average first, unrated last, ties by id), `rating`, "
+        "`username` or `-username` (default: username).",
+    )
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        return creator_search(queryset, value)
+
+    def filter_category(self, queryset, name, value):
+        value = value.strip()
+        return creator_with_category(queryset, value) if value else queryset

@@ -5,6 +5,8 @@ from backend.views import auth, dashboards, errors, files, health, index, users
 from backend.views import payments as payment_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
 from backend.views.catalog import SessionViewSet
+from backend.views.creators import CreatorViewSet
+from backend.views.reviews import BookingReviewView, ReviewViewSet, SessionReviewsView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -14,6 +16,8 @@ router.include_format_suffixes = False
 router.register("users", users.UserViewSet, basename="users")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")
+router.register("creators", CreatorViewSet, basename="creator")
+router.register("reviews", ReviewViewSet, basename="review")
 
 urlpatterns = [
     path("", index.api_index, name="api-index"),
@@ -39,6 +43,8 @@ urlpatterns = [
         booking_calendar_view,
         name="booking-calendar",
     ),
+    path("bookings/<int:pk>/review/", BookingReviewView.as_view(), name="booking-review"),
+    path("sessions/<int:pk>/reviews/", SessionReviewsView.as_view(), name="session-reviews"),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found, name=errors.API_NOT_FOUND),

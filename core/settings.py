@@ -349,6 +349,9 @@ REST_FRAMEWORK = {
         "user": env_str("THROTTLE_USER_RATE") or "1200/minute",
         "auth": env_str("THROTTLE_AUTH_RATE") or "30/minute",
         "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
+        # Per user: writing reviews and reporting them (spam and brigading).
+        "reviews": env_str("THROTTLE_REVIEW_RATE") or "20/hour",
+        "review_reports": env_str("THROTTLE_REVIEW_REPORT_RATE") or "20/hour",
     },
     # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only. The
     # header is believed only from TRUSTED_PROXIES (below).

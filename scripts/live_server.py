@@ -112,6 +112,8 @@ def live_server(
         "THROTTLE_ANON_RATE": "1000000/minute",
         "THROTTLE_USER_RATE": "1000000/minute",
         "THROTTLE_AUTH_RATE": "1000000/minute",
+        "THROTTLE_REVIEW_RATE": "1000000/minute",
+        "THROTTLE_REVIEW_REPORT_RATE": "1000000/minute",
         "SEED_DEMO_PASSWORD": DEMO_PASSWORD,
         "EMAIL_URL": "locmem://",
         "MEDIA_ROOT": str(workdir / "media"),

@@ -3,14 +3,18 @@ from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
+from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.users import User
 
 __all__ = [
     "Booking",
     "BookingEvent",
+    "CreatorRating",
     "OutboxMessage",
     "Payment",
     "PeriodicRun",
+    "Review",
+    "ReviewReport",
     "Session",
     "StoredFile",
     "StripeEvent",

@@ -1,8 +1,8 @@
 """Catalog reads: the public list, one session, a creator's own sessions and attendees.
 
-Every queryset here carries what the serializers need in the same query: the creator
-(`select_related`), `seats_left` and `viewer_sees_meeting_url` (annotations), so a page costs the
-same number of queries whatever its size.
+Every queryset here carries what the serializers need in the same query: the creator and their
+rating aggregate (`select_related`), `seats_left` and `viewer_sees_meeting_url` (annotations),
+so a page costs the same number of queries whatever its size.
 """
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
@@ -120,7 +120,8 @@ def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
     """All sessions with `seats_left` and `viewer_sees_meeting_url` (and alias `held_seats`)."""
     now = now or timezone.now()
     return (
-        Session.objects.select_related("creator")
+        # The creator's rating aggregate is a LEFT JOIN in the same query (creator.rating).
+        Session.objects.select_related("creator__creator_rating")
         # An alias, not an annotation: the subquery is then computed once per row, inside
         # seats_left, instead of twice.
         .alias(held_seats=_seats_taken_expression(now))

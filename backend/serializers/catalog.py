@@ -13,10 +13,10 @@ from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
     UserRefSerializer,
-    UserSummarySerializer,
     absolute_url,
     page_of,
 )
+from backend.serializers.creators import CreatorSummarySerializer, rating_of
 
 
 class CatalogAnnotations(TypedDict):
@@ -86,7 +86,7 @@ class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
     Needs `sessions_annotated()` rows: `seats_left` and `viewer_sees_meeting_url` are
-    annotations, the creator is select_related.
+    annotations, the creator and their rating aggregate are select_related.
 
     The declared fields describe the shape (schema, `fields`); `to_representation` writes it by
     hand because the catalog list is the hottest read: DRF's generic field loop cost about a
@@ -94,7 +94,7 @@ class SessionSerializer(serializers.ModelSerializer):
     test_catalog_lean_serializer checks it matches the generic output field for field.
     """
 
-    creator = UserSummarySerializer(read_only=True)
+    creator = CreatorSummarySerializer(read_only=True)
     price = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
     start_time = UtcDateTimeField(read_only=True)
     end_time = UtcDateTimeField(read_only=True)
@@ -139,6 +139,7 @@ class SessionSerializer(serializers.ModelSerializer):
                 "first_name": creator.first_name,
                 "last_name": creator.last_name,
                 "avatar": absolute_url(self, creator.avatar_link),
+                "rating": rating_of(creator),
             },
             "title": session.title,
             "description": session.description,

@@ -2,14 +2,16 @@
 
 Every write that changes the seats of a session locks that session's row first; every write to
 one booking locks its session and then the booking. Two writers therefore always take locks in
-the same order (sessions by id, then bookings) and cannot deadlock. A lock outside
-`transaction.atomic` would be released at once, silently: these helpers refuse that.
+the same order (sessions by id, then bookings) and cannot deadlock. A creator's rating
+aggregate comes after its session and booking (if any) and before any review row, so review
+writes join that order without creating a cycle. A lock outside `transaction.atomic` would be
+released at once, silently: these helpers refuse that.
 """
 
 from django.db import transaction
 
 from backend.exceptions import NotFound
-from backend.models import Booking, Session
+from backend.models import Booking, CreatorRating, Session
 
 
 def _require_transaction() -> None:
@@ -54,3 +56,16 @@ def lock_booking(*, booking_id: int) -> Booking:
         .select_related("session__creator", "user")
         .get(pk=booking_id)
     )
+
+
+def lock_creator_rating(*, creator_id: int) -> CreatorRating:
+    """Locks a creator's rating aggregate, creating the row on first use.
+
+    Every review change of this creator serialises on this row, so each recount sees every
+    committed review (take it last: see the module docstring).
+    """
+    _require_transaction()
+    # Concurrent first reviews of one creator: ON CONFLICT DO NOTHING lets one insert win and
+    # the others wait for it, instead of failing on the primary key.
+    CreatorRating.objects.bulk_create([CreatorRating(creator_id=creator_id)], ignore_conflicts=True)
+    return CreatorRating.objects.select_for_update().get(pk=creator_id)

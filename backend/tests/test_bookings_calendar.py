@@ -157,6 +157,7 @@ def test_schema_describes_the_bookings_endpoints(api_client):
         "/bookings/{id}/cancel/",
         "/bookings/{id}/confirm/",
         "/bookings/{id}/events/",
+        "/bookings/{id}/review/",
     }
     calendar = paths["/bookings/{id}/calendar.ics"]["get"]
     # Errors of the calendar endpoint are JSON, like everywhere else.

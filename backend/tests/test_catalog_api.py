@@ -54,6 +54,7 @@ def test_creator_creates_a_session(creator, creator_client):
             "first_name": creator.first_name,
             "last_name": creator.last_name,
             "avatar": None,
+            "rating": {"average": None, "count": 0},
         },
         "title": "Intro to pottery",
         "description": "Hands in clay.",

@@ -91,6 +91,8 @@ def test_catalog_filters_are_typed(schema):
         "-price",
         "created_at",
         "-created_at",
+        "rating",
+        "-rating",
     ]
     for name in ("page", "page_size"):
         assert parameters[name]["type"] == "integer"

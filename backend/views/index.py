@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 RESOURCES = [
     ("sessions", "session-list", "The public catalog; creators POST new sessions here."),
     ("my_sessions", "session-my-sessions", "A creator's own sessions (JWT)."),
+    ("creators", "creator-list", "Public creator profiles with ratings; their reviews."),
     ("bookings", "booking-list", "Your bookings; POST {session} to book (JWT)."),
     ("me", "users-me", "Your profile (JWT)."),
     ("user_dashboard", "dashboard-user", "Your bookings and spend (JWT)."),
