@@ -51,6 +51,17 @@ class AwareDateTimeFilter(django_filters.Filter):
     field_class = AwareDateTimeField
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A positive integer id (`?series=12`); anything else is a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
 class StableOrderingFilter(django_filters.OrderingFilter):
     """Orders by the requested fields, then by id, so pages never overlap or skip rows."""
 
@@ -87,6 +98,8 @@ class SessionFilter(django_filters.FilterSet):
     start_before = AwareDateTimeFilter(field_name="start_time", lookup_expr="lte")
     is_online = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_is_online")
     available = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_available")
+    # The dates of one recurring series (still only the upcoming ones without `start_after`).
+    series = IdFilter(field_name="series_id")
     ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
 
     class Meta:

@@ -2,6 +2,16 @@ from backend.models.bookings import Booking, BookingEvent
 from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.payments import Payment, StripeEvent
+from backend.models.series import SessionSeries
 from backend.models.users import User
 
-__all__ = ["Booking", "BookingEvent", "Payment", "Session", "StoredFile", "StripeEvent", "User"]
+__all__ = [
+    "Booking",
+    "BookingEvent",
+    "Payment",
+    "Session",
+    "SessionSeries",
+    "StoredFile",
+    "StripeEvent",
+    "User",
+]

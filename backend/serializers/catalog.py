@@ -9,7 +9,12 @@ from rest_framework import serializers
 
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in
-from backend.serializers.common import UserRefSerializer, UserSummarySerializer, absolute_url
+from backend.serializers.common import (
+    TimeZoneField,
+    UserRefSerializer,
+    UserSummarySerializer,
+    absolute_url,
+)
 
 # Far enough for any real planning, near enough that end_time never overflows.
 MAX_DAYS_AHEAD = 5 * 365
@@ -48,6 +53,16 @@ def money(value) -> str | None:
     return None if value is None else f"{Decimal(value).quantize(CENTS):f}"
 
 
+class SeriesPositionSerializer(serializers.Serializer):
+    """Which date of its series a session is: `{"index": 3, "count": 8}` is "3 of 8"."""
+
+    index = serializers.IntegerField(min_value=1)
+    count = serializers.IntegerField(min_value=1)
+
+    class Meta:
+        ref_name = None  # inline in the schema, so it can be nullable (x-nullable)
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
@@ -69,6 +84,8 @@ class SessionSerializer(serializers.ModelSerializer):
     seats_left = serializers.IntegerField(read_only=True)
     meeting_url = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
+    series = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    series_position = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
@@ -90,6 +107,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "meeting_url",
             "image",
             "status",
+            "timezone",
+            "series",
+            "series_position",
             "created_at",
             "updated_at",
         ]
@@ -121,6 +141,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "meeting_url": self.get_meeting_url(session),
             "image": self.get_image(session),
             "status": session.status,
+            "timezone": session.timezone,
+            "series": session.series_id,
+            "series_position": self.get_series_position(session),
             "created_at": utc_iso(session.created_at),
             "updated_at": utc_iso(session.updated_at),
         }
@@ -131,6 +154,16 @@ class SessionSerializer(serializers.ModelSerializer):
         if session.viewer_sees_meeting_url and session.meeting_url:
             return session.meeting_url
         return None
+
+    @swagger_serializer_method(SeriesPositionSerializer(allow_null=True))
+    def get_series_position(self, session: Session) -> dict[str, int] | None:
+        """Which date of its series this is, `{index, count}` ("3 of 8"); null for a one-off."""
+        if session.series_id is None:
+            return None
+        count = getattr(session, "series_occurrences", None)
+        if count is None:  # not from sessions_annotated(): one query, for that one session
+            count = session.series.occurrence_count
+        return {"index": session.series_position, "count": count}
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_image(self, session: Session) -> str | None:
@@ -193,6 +226,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
     is_online = serializers.BooleanField(required=False)
     meeting_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=Session.Status.choices, required=False)
+    timezone = TimeZoneField(required=False)
 
     class Meta:
         model = Session
@@ -209,6 +243,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             "is_online",
             "meeting_url",
             "status",
+            "timezone",
         ]
 
     def validate_title(self, value: str) -> str:

@@ -10,17 +10,20 @@ Who hears what:
 - the user: booked (free sessions are confirmed at once, paid ones wait for payment),
   confirmed (by the creator, or by the payment service after a payment), cancelled;
 - the creator: a new booking, a cancellation by the user (a creator who cancels is not
-  told about their own action).
+  told about their own action);
+- every attendee with an active booking: the creator moved the session's start time.
 """
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
-from backend.models import Booking, User
+from backend.models import Booking, Session, User
+from backend.timezones import is_valid_timezone, zone
 
 logger = logging.getLogger(__name__)
 
@@ -151,5 +154,45 @@ def notify_booking_cancelled(*, booking: Booking, by_creator: bool) -> None:
                 session.creator,
                 f"Booking cancelled: {session.title}",
                 f"{_display_name(booking.user)} cancelled {booking.seats} seat(s).",
+            )
+        )
+
+
+def _instant(value: datetime, timezone_name: str) -> str:
+    """`2027-10-25 16:30 UTC (18:30 Europe/Berlin)`: UTC as elsewhere, plus the session's zone."""
+    utc = value.astimezone(zone("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    if timezone_name == "UTC" or not is_valid_timezone(timezone_name):
+        return utc
+    local = value.astimezone(zone(timezone_name)).strftime("%Y-%m-%d %H:%M")
+    return f"{utc} ({local} {timezone_name})"
+
+
+def notify_session_rescheduled(*, session: Session, previous_start_time: datetime) -> None:
+    """Tells each attendee with an active (pending or confirmed) booking that the start moved.
+
+    Call it inside the transaction that moved `session.start_time` (saved already).
+    """
+    if session.start_time == previous_start_time:
+        return
+    bookings = (
+        session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
+        .select_related("user")
+        .order_by("id")
+    )
+    moved = (
+        f"The session's host moved this session from "
+        f"{_instant(previous_start_time, session.timezone)} to "
+        f"{_instant(session.start_time, session.timezone)}. Your booking stays as it "
+        "is, for the new time."
+    )
+    for booking in bookings:
+        booking.session = session
+        _queue(
+            _email(
+                "session_rescheduled",
+                booking,
+                booking.user,
+                f"New time: {session.title}",
+                moved,
             )
         )
