@@ -28,3 +28,7 @@ def series_next_occurrence(*, series: SessionSeries) -> Session | None:
         .order_by("start_time", "id")
         .first()
     )
+
+
+def series_last_occurrence(*, series: SessionSeries) -> Session | None:
+    return series.sessions.order_by("-start_time", "-id").first()

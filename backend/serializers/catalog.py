@@ -84,7 +84,7 @@ class SessionSerializer(serializers.ModelSerializer):
     seats_left = serializers.IntegerField(read_only=True)
     meeting_url = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
-    series = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    series = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
     series_position = serializers.SerializerMethodField()
 
     class Meta:
@@ -156,12 +156,13 @@ class SessionSerializer(serializers.ModelSerializer):
         return None
 
     @swagger_serializer_method(SeriesPositionSerializer(allow_null=True))
-    def get_series_position(self, session: Session) -> dict[str, int] | None:
+    def get_series_position(self, session: Session) -> dict[str, int | None] | None:
         """Which date of its series this is, `{index, count}` ("3 of 8"); null for a one-off."""
         if session.series_id is None:
             return None
         count = getattr(session, "series_occurrences", None)
-        if count is None:  # not from sessions_annotated(): one query, for that one session
+        if count is None and session.series is not None:
+            # Not a sessions_annotated() row: one query, for this one session.
             count = session.series.occurrence_count
         return {"index": session.series_position, "count": count}
 

@@ -53,7 +53,7 @@ class SessionSeriesCreateSerializer(SessionWriteSerializer):
     `local_start` (wall clock in that zone) and `rrule` (RFC 5545, COUNT or UNTIL, at most 52
     dates). The rule itself is checked when it is expanded (services/series.py)."""
 
-    start_time = None  # each date's start comes from the rule
+    start_time = None  # type: ignore[assignment]  # DRF: None removes the field; the rule gives it
     timezone = TimeZoneField(help_text="IANA name, e.g. Europe/Berlin.")
     local_start = LocalDateTimeField(
         help_text="The first date's wall-clock start in `timezone`, e.g. 2027-01-04T18:30."
@@ -80,8 +80,8 @@ class SessionSeriesUpdateSerializer(SessionWriteSerializer):
     in-person session, whole prices) look at the merged result as for a session PATCH.
     """
 
-    start_time = None
-    timezone = None
+    start_time = None  # type: ignore[assignment]  # DRF: None removes an inherited field
+    timezone = None  # type: ignore[assignment]
     local_start = LocalDateTimeField(
         required=False,
         help_text=(

@@ -1,5 +1,7 @@
 """`/api/sessions/series/`: recurring sessions (CONTRACT.md "Series"; README "Series")."""
 
+from typing import cast
+
 from django.http import Http404
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import generics, status
@@ -7,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backend.models import SessionSeries
+from backend.models import SessionSeries, User
 from backend.permissions import IsCreator
 from backend.selectors import series as selectors
 from backend.serializers.series import (
@@ -25,20 +27,24 @@ RULE_ERRORS = (
 )
 
 
-class SeriesResponseMixin:
-    request: Request
+def series_response(
+    request: Request, series_id: int, status_code: int = status.HTTP_200_OK
+) -> Response:
+    """The series as its creator sees it (404 for anyone else)."""
+    series = selectors.series_get_for_creator(creator=signed_in(request), series_id=series_id)
+    if series is None:
+        raise Http404
+    return Response(
+        SessionSeriesSerializer(series, context={"request": request}).data, status=status_code
+    )
 
-    def series_response(self, series_id: int, status_code: int = status.HTTP_200_OK) -> Response:
-        series = selectors.series_get_for_creator(creator=self.request.user, series_id=series_id)
-        if series is None:
-            raise Http404
-        return Response(
-            SessionSeriesSerializer(series, context={"request": self.request}).data,
-            status=status_code,
-        )
+
+def signed_in(request: Request) -> User:
+    """The caller; the views' permission classes let only signed-in users through."""
+    return cast(User, request.user)
 
 
-class SessionSeriesCreateView(SeriesResponseMixin, generics.GenericAPIView):
+class SessionSeriesCreateView(generics.GenericAPIView):
     permission_classes = [IsCreator]
     queryset = SessionSeries.objects.none()
     serializer_class = SessionSeriesCreateSerializer
@@ -60,11 +66,11 @@ class SessionSeriesCreateView(SeriesResponseMixin, generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = SessionSeriesCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        series = services.series_create(creator=request.user, **serializer.validated_data)
-        return self.series_response(series.pk, status.HTTP_201_CREATED)
+        series = services.series_create(creator=signed_in(request), **serializer.validated_data)
+        return series_response(request, series.pk, status.HTTP_201_CREATED)
 
 
-class SessionSeriesDetailView(SeriesResponseMixin, generics.GenericAPIView):
+class SessionSeriesDetailView(generics.GenericAPIView):
     """Only the series' creator sees it; anyone else gets 404."""
 
     permission_classes = [IsAuthenticated]
@@ -79,7 +85,7 @@ class SessionSeriesDetailView(SeriesResponseMixin, generics.GenericAPIView):
         responses={200: SessionSeriesSerializer, 404: "Unknown, or not yours"},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return self.series_response(int(pk))
+        return series_response(request, int(pk))
 
     @swagger_auto_schema(
         operation_id="sessions_series_partial_update",
@@ -101,21 +107,21 @@ class SessionSeriesDetailView(SeriesResponseMixin, generics.GenericAPIView):
         },
     )
     def patch(self, request: Request, pk: int) -> Response:
-        series = selectors.series_get_for_creator(creator=request.user, series_id=int(pk))
+        series = selectors.series_get_for_creator(creator=signed_in(request), series_id=int(pk))
         if series is None:
             raise Http404
         # The cross-field checks merge with one date: the next upcoming one, else the last.
-        template = selectors.series_next_occurrence(series=series) or next(
-            reversed(series.occurrences), None
-        )
+        template = selectors.series_next_occurrence(
+            series=series
+        ) or selectors.series_last_occurrence(series=series)
         serializer = SessionSeriesUpdateSerializer(
             template, data=request.data, partial=True, context={"request": request}
         )
         serializer.is_valid(raise_exception=True)
         services.series_update(
-            series_id=series.pk, actor=request.user, data=dict(serializer.validated_data)
+            series_id=series.pk, actor=signed_in(request), data=dict(serializer.validated_data)
         )
-        return self.series_response(series.pk)
+        return series_response(request, series.pk)
 
     @swagger_auto_schema(
         operation_id="sessions_series_delete",
@@ -129,5 +135,5 @@ class SessionSeriesDetailView(SeriesResponseMixin, generics.GenericAPIView):
         responses={200: SessionSeriesSerializer, 404: "Unknown, or not yours"},
     )
     def delete(self, request: Request, pk: int) -> Response:
-        series = services.series_cancel(series_id=int(pk), actor=request.user)
-        return self.series_response(series.pk)
+        series = services.series_cancel(series_id=int(pk), actor=signed_in(request))
+        return series_response(request, series.pk)
