@@ -7,17 +7,21 @@ from backend.models import Session, SessionSeries, User
 from backend.selectors.catalog import sessions_annotated
 
 
-def series_get_for_creator(*, creator: User, series_id: int) -> SessionSeries | None:
-    """The creator's own series with `occurrences` (every date, first to last), or None.
+def series_get_for_creator(
+    *, creator: User, series_id: int, with_occurrences: bool = True
+) -> SessionSeries | None:
+    """The creator's own series, or None (anyone else's too: callers answer 404).
 
-    Two queries whatever the number of dates: the series, then its annotated sessions.
+    `with_occurrences`: every date comes along as `occurrences`, first to last, annotated as in
+    the catalog: two queries whatever the number of dates.
     """
-    occurrences = sessions_annotated(viewer=creator).order_by("series_position", "id")
-    return (
-        SessionSeries.objects.filter(pk=series_id, creator_id=creator.pk)
-        .prefetch_related(Prefetch("sessions", queryset=occurrences, to_attr="occurrences"))
-        .first()
-    )
+    series = SessionSeries.objects.filter(pk=series_id, creator_id=creator.pk)
+    if with_occurrences:
+        occurrences = sessions_annotated(viewer=creator).order_by("series_position", "id")
+        series = series.prefetch_related(
+            Prefetch("sessions", queryset=occurrences, to_attr="occurrences")
+        )
+    return series.first()
 
 
 def series_next_occurrence(*, series: SessionSeries) -> Session | None:

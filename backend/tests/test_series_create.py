@@ -19,6 +19,7 @@ from backend.tests.series_support import (
     next_year,
     series_payload,
 )
+from backend.tests.test_bad_input import BAD_BODIES
 
 pytestmark = pytest.mark.django_db
 
@@ -301,3 +302,30 @@ def test_others_cannot_see_a_series(creator_client):
     assert set(Session.objects.values_list("title", "status")) == {("Evening yoga", "published")}
     assert creator_client.get(url).status_code == 200
     assert creator_client.get(f"{SERIES_URL}{10**20}/").status_code == 404
+
+
+SERIES_BAD_BODIES = {
+    **BAD_BODIES,
+    "wrong series types": '{"timezone": {"a": 1}, "local_start": 5, "rrule": ["FREQ=DAILY"]}',
+    "nul in rule": '{"rrule": "FREQ=DAILY;COUNT=2\\u0000", "timezone": "UTC\\u0000"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SERIES_BAD_BODIES))
+def test_bad_bodies_to_series_endpoints_are_json_4xx_and_change_nothing(creator_client, kind):
+    series_id = create(creator_client, rrule="FREQ=DAILY;COUNT=2").json()["id"]
+    before = (
+        list(Session.objects.order_by("pk").values()),
+        list(SessionSeries.objects.order_by("pk").values()),
+    )
+    for method, url in (("post", SERIES_URL), ("patch", f"{SERIES_URL}{series_id}/")):
+        response = getattr(creator_client, method)(
+            url, data=SERIES_BAD_BODIES[kind], content_type="application/json"
+        )
+        assert 400 <= response.status_code < 500, (kind, method, response.status_code)
+        assert response["Content-Type"].startswith("application/json")
+        assert isinstance(response.json(), dict)
+    assert before == (
+        list(Session.objects.order_by("pk").values()),
+        list(SessionSeries.objects.order_by("pk").values()),
+    )

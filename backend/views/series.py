@@ -107,7 +107,9 @@ class SessionSeriesDetailView(generics.GenericAPIView):
         },
     )
     def patch(self, request: Request, pk: int) -> Response:
-        series = selectors.series_get_for_creator(creator=signed_in(request), series_id=int(pk))
+        series = selectors.series_get_for_creator(
+            creator=signed_in(request), series_id=int(pk), with_occurrences=False
+        )
         if series is None:
             raise Http404
         # The cross-field checks merge with one date: the next upcoming one, else the last.
