@@ -5,6 +5,7 @@ queries."""
 import math
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -165,3 +166,42 @@ def test_reading_a_series_costs_the_same_for_2_or_52_dates(creator_client):
         counts.append(len(queries))
     assert len(response.json()["sessions"]) == 52
     assert counts[0] == counts[1] <= 3
+
+
+def session_body(**overrides) -> dict:
+    body = {
+        "title": "One-off",
+        "price": "10.00",
+        "duration_minutes": 60,
+        "start_time": "2030-01-15T17:00:00Z",
+        "capacity": 5,
+        "is_online": True,
+        "status": "published",
+    }
+    return {**body, **overrides}
+
+
+def test_a_session_has_a_validated_timezone_defaulting_to_its_creators(creator, creator_client):
+    assert creator.timezone == "UTC"  # the default for users
+    creator.timezone = "Nowhere/Special"
+    with pytest.raises(ValidationError) as error:
+        creator.full_clean()
+    assert set(error.value.message_dict) == {"timezone"}
+    creator.timezone = "UTC"
+    response = creator_client.post("/api/sessions/", session_body(timezone="Asia/Tokyo"))
+    assert response.status_code == 201, response.content
+    assert response.json()["timezone"] == "Asia/Tokyo"
+    session_id = response.json()["id"]
+
+    creator.timezone = "America/Sao_Paulo"
+    creator.save(update_fields=["timezone"])
+    response = creator_client.post("/api/sessions/", session_body())
+    assert response.json()["timezone"] == "America/Sao_Paulo"
+
+    for bad in ("Mars/Base", "", "x" * 65):
+        response = creator_client.patch(f"/api/sessions/{session_id}/", {"timezone": bad})
+        assert response.status_code == 400
+        assert "timezone" in response.json()
+    assert Session.objects.get(pk=session_id).timezone == "Asia/Tokyo"
+    response = creator_client.patch(f"/api/sessions/{session_id}/", {"timezone": "Europe/Paris"})
+    assert response.json()["timezone"] == "Europe/Paris"
