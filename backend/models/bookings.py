@@ -71,7 +71,9 @@ class Booking(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Booking #{self.pk} {self.user_id} -> {self.session_id} ({self.status})"
+        # Loads user and session: lists that show it select_related both.
+        seats = f"{self.seats} seat" if self.seats == 1 else f"{self.seats} seats"
+        return f"#{self.pk} {self.user.username} → {self.session.title}, {seats}"
 
 
 class BookingEvent(models.Model):

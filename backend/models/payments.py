@@ -30,7 +30,8 @@ class Payment(models.Model):
         indexes = [models.Index(fields=["booking", "kind"], name="payment_booking_kind_idx")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.stripe_id} ({self.status})"
+        amount = f"{self.amount} {self.currency}"
+        return f"{self.kind.capitalize()} {self.stripe_id}: {amount} ({self.status})"
 
 
 class StripeEvent(models.Model):

@@ -14,6 +14,7 @@ from backend.serializers.common import (
     UserRefSerializer,
     UserSummarySerializer,
     absolute_url,
+    page_of,
 )
 
 # Far enough for any real planning, near enough that end_time never overflows.
@@ -344,19 +345,5 @@ class SessionAttendeeSerializer(serializers.ModelSerializer):
         return booking.user.get_full_name() or booking.user.username
 
 
-class MySessionPageSerializer(serializers.Serializer):
-    """Schema only: one page of `my_sessions`."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = MySessionSerializer(many=True)
-
-
-class SessionAttendeePageSerializer(serializers.Serializer):
-    """Schema only: one page of a session's attendees."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = SessionAttendeeSerializer(many=True)
+MySessionPageSerializer = page_of(MySessionSerializer, "MySessionPageSerializer")
+SessionAttendeePageSerializer = page_of(SessionAttendeeSerializer, "SessionAttendeePageSerializer")

@@ -70,3 +70,17 @@ class SessionSummarySerializer(serializers.ModelSerializer):
         model = Session
         fields = ["id", "title", "start_time", "end_time", "creator"]
         read_only_fields = fields
+
+
+def page_of(
+    item_serializer: type[serializers.Serializer], name: str
+) -> type[serializers.Serializer]:
+    """Schema only: one page of a paginated list of `item_serializer` (`name` must be unique)."""
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item_serializer(many=True),
+        "__doc__": f"Schema only: one page of {item_serializer.__name__} items.",
+    }
+    return type(name, (serializers.Serializer,), fields)

@@ -54,10 +54,13 @@ class DeleteOutcome(Enum):
     CANCELLED = "cancelled"
 
 
-def _lock_own_session(*, session_id: int, actor: User) -> Session:
-    """Locks the actor's own session; anyone else's is 404 (never confirm it exists)."""
+def _lock_own_session(*, session_id: int, actor: User, as_staff: bool = False) -> Session:
+    """Locks the actor's own session; anyone else's is 404 (never confirm it exists).
+
+    `as_staff`: the Django admin acts on any session; only admin code passes it, never a view.
+    """
     session = lock_session(session_id=session_id)
-    if session.creator_id != actor.pk:
+    if session.creator_id != actor.pk and not (as_staff and actor.is_staff):
         raise NotFound("Session not found.")
     return session
 
@@ -129,8 +132,8 @@ def _cancel_locked(*, session: Session, actor: User) -> None:
 
 
 @transaction.atomic
-def session_update(*, session_id: int, actor: User, data: dict) -> Session:
-    """Applies validated `data` to the actor's own session.
+def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool = False) -> Session:
+    """Applies validated `data` to the actor's own session (any session `as_staff`).
 
     Raises Conflict (409) for a cancelled session, a disallowed status change, or a capacity
     below the seats already taken. Existing bookings keep their amount when the price changes.
@@ -138,7 +141,7 @@ def session_update(*, session_id: int, actor: User, data: dict) -> Session:
     unknown = set(data) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
-    session = _lock_own_session(session_id=session_id, actor=actor)
+    session = _lock_own_session(session_id=session_id, actor=actor, as_staff=as_staff)
     changes = {name: value for name, value in data.items() if getattr(session, name) != value}
     if not changes:
         return session
