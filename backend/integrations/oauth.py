@@ -36,6 +36,7 @@ from social_core.utils import normalize_user_names
 from social_django.utils import load_strategy
 
 from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ def identity_from_code(
     `redirect_uri` must be the one the frontend sent the user to the provider with, and
     `code_verifier` the PKCE verifier when the frontend used a code challenge.
     """
+    assert_no_row_locks("OAuth code exchange")
     backend = _backend(provider, redirect_uri=redirect_uri)
     backend.data = {"code": code}
     params = backend.auth_complete_params()
@@ -249,6 +251,7 @@ def identity_from_code(
 
 def identity_from_access_token(*, provider: str, access_token: str) -> ProviderIdentity:
     """Read the profile behind a provider access token, after checking it is ours."""
+    assert_no_row_locks("OAuth profile lookup")
     backend = _backend(provider)
     try:
         if provider == "google":

@@ -119,13 +119,16 @@ def test_a_stripe_webhook_payment_writes_one_event_without_actor(fake_stripe, ap
     ]
 
 
-def test_a_refund_on_cancel_writes_the_cancellation_and_the_refund(fake_stripe, user):
+def test_a_refund_on_cancel_writes_the_cancellation_and_the_refund(
+    fake_stripe, user, django_capture_on_commit_callbacks
+):
     session = SessionFactory(price=Decimal("25.00"), start_time=timezone.now() + timedelta(days=5))
     booking = Booking.objects.get(
         pk=auth_client(user).post("/api/bookings/", {"session": session.pk}).json()["id"]
     )
     pay(fake_stripe, user, booking)
-    assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):  # the refund task, after commit
+        assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200
     assert [event[0] for event in events_of(booking)] == [
         "created",
         "paid",

@@ -478,14 +478,15 @@ def test_a_list_instead_of_an_object_is_400(creator_client):
 
 
 def test_cancelling_a_session_refunds_its_paid_bookings_through_stripe(
-    fake_stripe, creator_client, session, user
+    fake_stripe, creator_client, session, user, django_capture_on_commit_callbacks
 ):
     from backend.tests.payments_support import book, pay
 
     booking, intent_id = pay(fake_stripe, user, book(user, session))
     assert booking.payment_status == "paid"
 
-    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):  # refunds are tasks after commit
+        response = creator_client.delete(f"/api/sessions/{session.pk}/")
 
     assert response.status_code == 200
     booking.refresh_from_db()
@@ -495,21 +496,23 @@ def test_cancelling_a_session_refunds_its_paid_bookings_through_stripe(
     assert refunds[0].params["payment_intent"] == intent_id
 
 
-def test_session_cancel_rolls_back_when_stripe_cannot_refund(
-    fake_stripe, creator_client, session, user
+def test_session_cancel_stands_when_stripe_cannot_refund_yet(
+    fake_stripe, creator_client, session, user, django_capture_on_commit_callbacks
 ):
+    # Issue 15: the refund is retried by its task; the cancellation no longer waits for Stripe.
     from backend.tests.payments_support import book, pay
 
     booking, _ = pay(fake_stripe, user, book(user, session))
     fake_stripe.fail_next("/v1/refunds", status=500)
 
-    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = creator_client.delete(f"/api/sessions/{session.pk}/")
 
-    assert response.status_code == 502
+    assert response.status_code == 200
     booking.refresh_from_db()
     session.refresh_from_db()
-    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
-    assert session.status == "published"
+    assert (booking.status, booking.payment_status) == ("cancelled", "paid")
+    assert session.status == "cancelled"
 
 
 def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(

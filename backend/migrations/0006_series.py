@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backend', '0004_booking_events'),
+        ('backend', '0005_outbox'),
     ]
 
     operations = [
