@@ -160,6 +160,13 @@ class SessionFilter(django_filters.FilterSet):
         method="filter_available",
         help_text="`true`: sessions with seats left; `false`: sold-out ones.",
     )
+    series = IdFilter(
+        field_name="series_id",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Only the dates of this recurring series (its id); still upcoming ones only "
+        "unless `start_after` is given.",
+    )
     ordering = StableOrderingFilter(
         fields=CATALOG_ORDERING_FIELDS,
         nulls_last=(CATALOG_RATING_FIELD,),

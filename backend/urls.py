@@ -7,6 +7,7 @@ from backend.views.bookings import BookingViewSet, booking_calendar_view
 from backend.views.catalog import SessionViewSet
 from backend.views.creators import CreatorViewSet
 from backend.views.reviews import BookingReviewView, ReviewViewSet, SessionReviewsView
+from backend.views.series import SessionSeriesCreateView, SessionSeriesDetailView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -38,6 +39,14 @@ urlpatterns = [
     path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
     path("storage/upload/", files.FileUploadView.as_view(), name="storage-upload"),
     path("storage/delete/", files.FileDeleteView.as_view(), name="storage-delete"),
+    # Before the router: `sessions/series/` is not a session (its {id} only matches digits, but
+    # keep it explicit). Ids past 18 digits cannot exist: the JSON 404 below answers them.
+    path("sessions/series/", SessionSeriesCreateView.as_view(), name="session-series"),
+    re_path(
+        r"^sessions/series/(?P<pk>[0-9]{1,18})/$",
+        SessionSeriesDetailView.as_view(),
+        name="session-series-detail",
+    ),
     re_path(
         r"^bookings/(?P<pk>[0-9]+)/calendar\.ics$",
         booking_calendar_view,

@@ -4,6 +4,7 @@ from backend.models.files import StoredFile
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
 from backend.models.reviews import CreatorRating, Review, ReviewReport
+from backend.models.series import SessionSeries
 from backend.models.users import User
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Review",
     "ReviewReport",
     "Session",
+    "SessionSeries",
     "StoredFile",
     "StripeEvent",
     "User",

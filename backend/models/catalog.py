@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Func
 
+from backend.timezones import DEFAULT_TIMEZONE, TIMEZONE_MAX_LENGTH, validate_timezone
+
 
 class MinutesAsDuration(Func):
     """An integer number of minutes as a duration that can be added to a datetime.
@@ -62,6 +64,20 @@ class Session(models.Model):
     meeting_url = models.URLField(blank=True, max_length=500)
     image = models.FileField(upload_to="sessions/", blank=True, max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # The zone its times are meant in (IANA); `start_time` stays an instant.
+    timezone = models.CharField(
+        max_length=TIMEZONE_MAX_LENGTH, default=DEFAULT_TIMEZONE, validators=[validate_timezone]
+    )
+    # An occurrence of a recurring series, and which one (1-based, in date order); null for a
+    # one-off session. Editing or cancelling one occurrence on its own keeps the link.
+    series = models.ForeignKey(
+        "backend.SessionSeries",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+    )
+    series_position = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +97,16 @@ class Session(models.Model):
             models.CheckConstraint(
                 condition=models.Q(status__in=["draft", "published", "cancelled"]),
                 name="session_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["series", "series_position"],
+                condition=models.Q(series__isnull=False),
+                name="session_unique_series_position",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(series__isnull=True, series_position__isnull=True)
+                | models.Q(series__isnull=False, series_position__gte=1),
+                name="session_series_position_set",
             ),
         ]
         indexes = [

@@ -1,6 +1,8 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from backend.timezones import DEFAULT_TIMEZONE, TIMEZONE_MAX_LENGTH, validate_timezone
+
 
 class User(AbstractUser):
     class Role(models.TextChoices):
@@ -21,6 +23,10 @@ class User(AbstractUser):
         max_length=16, choices=OAuthProvider.choices, null=True, blank=True
     )
     oauth_uid = models.CharField(max_length=255, blank=True)
+    # The zone the user reads times in (IANA). Not in the API yet: issue 17 exposes it.
+    timezone = models.CharField(
+        max_length=TIMEZONE_MAX_LENGTH, default=DEFAULT_TIMEZONE, validators=[validate_timezone]
+    )
 
     class Meta:
         db_table = "users"

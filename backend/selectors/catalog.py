@@ -117,7 +117,9 @@ def _viewer_sees_meeting_url(viewer) -> Expression:
 
 
 def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
-    """All sessions with `seats_left` and `viewer_sees_meeting_url` (and alias `held_seats`)."""
+    """All sessions with `seats_left`, `viewer_sees_meeting_url`, `series_occurrences` (the
+    date count of the session's series, null for a one-off: a join, not a query per row) and
+    alias `held_seats`."""
     now = now or timezone.now()
     return (
         # The creator's rating aggregate is a LEFT JOIN in the same query (creator.rating).
@@ -130,6 +132,7 @@ def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
                 F("capacity") - F("held_seats"), Value(0), output_field=IntegerField()
             ),
             viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
+            series_occurrences=F("series__occurrence_count"),
         )
     )
 

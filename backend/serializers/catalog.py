@@ -12,6 +12,7 @@ from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
+    TimeZoneField,
     UserRefSerializer,
     absolute_url,
     page_of,
@@ -82,6 +83,16 @@ def money(value) -> str | None:
     return None if value is None else f"{Decimal(value).quantize(CENTS):f}"
 
 
+class SeriesPositionSerializer(serializers.Serializer):
+    """Which date of its series a session is: `{"index": 3, "count": 8}` is "3 of 8"."""
+
+    index = serializers.IntegerField(min_value=1)
+    count = serializers.IntegerField(min_value=1)
+
+    class Meta:
+        ref_name = None  # inline in the schema, so it can be nullable (x-nullable)
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
@@ -103,6 +114,8 @@ class SessionSerializer(serializers.ModelSerializer):
     seats_left = serializers.IntegerField(read_only=True)
     meeting_url = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
+    series = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
+    series_position = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
@@ -124,6 +137,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "meeting_url",
             "image",
             "status",
+            "timezone",
+            "series",
+            "series_position",
             "created_at",
             "updated_at",
         ]
@@ -156,6 +172,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "meeting_url": self.get_meeting_url(session),
             "image": self.get_image(session),
             "status": session.status,
+            "timezone": session.timezone,
+            "series": session.series_id,
+            "series_position": self.get_series_position(session),
             "created_at": utc_iso(session.created_at),
             "updated_at": utc_iso(session.updated_at),
         }
@@ -166,6 +185,17 @@ class SessionSerializer(serializers.ModelSerializer):
         if session.viewer_sees_meeting_url and session.meeting_url:
             return session.meeting_url
         return None
+
+    @swagger_serializer_method(SeriesPositionSerializer(allow_null=True))
+    def get_series_position(self, session: Session) -> dict[str, int | None] | None:
+        """Which date of its series this is, `{index, count}` ("3 of 8"); null for a one-off."""
+        if session.series_id is None:
+            return None
+        count = getattr(session, "series_occurrences", None)
+        if count is None and session.series is not None:
+            # Not a sessions_annotated() row: one query, for this one session.
+            count = session.series.occurrence_count
+        return {"index": session.series_position, "count": count}
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_image(self, session: Session) -> str | None:
@@ -231,6 +261,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
     is_online = serializers.BooleanField(required=False)
     meeting_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=Session.Status.choices, required=False)
+    timezone = TimeZoneField(required=False)
 
     class Meta:
         model = Session
@@ -247,6 +278,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             "is_online",
             "meeting_url",
             "status",
+            "timezone",
         ]
 
     def validate_title(self, value: str) -> str:

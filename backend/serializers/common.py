@@ -4,6 +4,7 @@ from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Session, User
+from backend.timezones import TIMEZONE_MAX_LENGTH, is_valid_timezone
 
 
 def absolute_url(serializer: serializers.Field, url: str | None) -> str | None:
@@ -12,6 +13,24 @@ def absolute_url(serializer: serializers.Field, url: str | None) -> str | None:
     if url and url.startswith("/") and request is not None:
         return request.build_absolute_uri(url)
     return url
+
+
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name ("Europe/Berlin", "UTC"); anything else is a 400."""
+
+    default_error_messages = {
+        "invalid_timezone": "Unknown time zone: use an IANA name such as Europe/Berlin or UTC.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", TIMEZONE_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        name = super().to_internal_value(data)
+        if not is_valid_timezone(name):
+            self.fail("invalid_timezone")
+        return name
 
 
 class UserSummarySerializer(serializers.ModelSerializer):

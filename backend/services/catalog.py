@@ -44,6 +44,7 @@ UPDATABLE_FIELDS = frozenset(
         "is_online",
         "meeting_url",
         "status",
+        "timezone",
     }
 )
 
@@ -80,7 +81,9 @@ def session_create(
     is_online: bool = False,
     meeting_url: str = "",
     status: str = Status.DRAFT,
+    timezone: str | None = None,
 ) -> Session:
+    """`timezone` (IANA, validated by the serializer) defaults to the creator's."""
     if status == Status.CANCELLED:
         raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
     return Session.objects.create(
@@ -97,6 +100,7 @@ def session_create(
         is_online=is_online,
         meeting_url=meeting_url,
         status=status,
+        timezone=timezone or creator.timezone,
     )
 
 

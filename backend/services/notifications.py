@@ -11,17 +11,20 @@ Who hears what:
 - the user: booked (free sessions are confirmed at once, paid ones wait for payment),
   confirmed (by the creator, or by the payment service after a payment), cancelled;
 - the creator: a new booking, a cancellation by the user (a creator who cancels is not
-  told about their own action).
+  told about their own action);
+- every attendee with an active booking: the creator moved the session's start time.
 """
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
 
-from backend.models import Booking, User
+from backend.models import Booking, Session, User
 from backend.services.outbox import outbox_enqueue
+from backend.timezones import is_valid_timezone, zone
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +75,12 @@ def email_send(*, kind: str, booking_id: int, to: str, subject: str, body: str) 
         raise
 
 
-def _queue(email: Email | None) -> None:
+def _queue(email: Email | None, *, occasion: str = "") -> None:
+    """`occasion` tells apart messages of one kind that may repeat for a booking (each move of
+    its session): it becomes part of the outbox's effect key."""
     if email is None:
         return
+    effect_key = f"email:{email.kind}:booking:{email.booking_id}"
     outbox_enqueue(
         task=SEND_EMAIL_TASK,
         kwargs={
@@ -84,7 +90,7 @@ def _queue(email: Email | None) -> None:
             "subject": email.subject,
             "body": email.body,
         },
-        effect_key=f"email:{email.kind}:booking:{email.booking_id}",
+        effect_key=f"{effect_key}:{occasion}" if occasion else effect_key,
         max_attempts=EMAIL_MAX_ATTEMPTS,
     )
 
@@ -168,4 +174,46 @@ def notify_booking_cancelled(*, booking: Booking, by_creator: bool) -> None:
                 f"Booking cancelled: {session.title}",
                 f"{_display_name(booking.user)} cancelled {booking.seats} seat(s).",
             )
+        )
+
+
+def _instant(value: datetime, timezone_name: str) -> str:
+    """`2027-10-25 16:30 UTC (18:30 Europe/Berlin)`: UTC as elsewhere, plus the session's zone."""
+    utc = value.astimezone(zone("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    if timezone_name == "UTC" or not is_valid_timezone(timezone_name):
+        return utc
+    local = value.astimezone(zone(timezone_name)).strftime("%Y-%m-%d %H:%M")
+    return f"{utc} ({local} {timezone_name})"
+
+
+def notify_session_rescheduled(*, session: Session, previous_start_time: datetime) -> None:
+    """Tells each attendee with an active (pending or confirmed) booking that the start moved.
+
+    Call it inside the transaction that moved `session.start_time` (saved already).
+    """
+    if session.start_time == previous_start_time:
+        return
+    bookings = (
+        session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
+        .select_related("user")
+        .order_by("id")
+    )
+    moved = (
+        f"The session's host moved this session from "
+        f"{_instant(previous_start_time, session.timezone)} to "
+        f"{_instant(session.start_time, session.timezone)}. Your booking stays as it "
+        "is, for the new time."
+    )
+    for booking in bookings:
+        booking.session = session
+        _queue(
+            _email(
+                "session_rescheduled",
+                booking,
+                booking.user,
+                f"New time: {session.title}",
+                moved,
+            ),
+            # One message per move: moved again later, the booking gets another.
+            occasion=f"{int(previous_start_time.timestamp())}-{int(session.start_time.timestamp())}",
         )

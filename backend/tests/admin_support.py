@@ -48,6 +48,7 @@ def session_form(session: Session | None = None, **overrides: Any) -> dict[str, 
             "is_online": "on",
             "meeting_url": "https://meet.example.com/ml",
             "status": "published",
+            "timezone": "UTC",
         }
     else:
         start = session.start_time
@@ -64,6 +65,7 @@ def session_form(session: Session | None = None, **overrides: Any) -> dict[str, 
             "location": session.location,
             "meeting_url": session.meeting_url,
             "status": session.status,
+            "timezone": session.timezone,
         }
         if session.is_online:
             data["is_online"] = "on"

@@ -71,6 +71,9 @@ def test_creator_creates_a_session(creator, creator_client):
         "meeting_url": None,
         "image": None,
         "status": "published",
+        "timezone": "UTC",
+        "series": None,
+        "series_position": None,
         "created_at": utc(session.created_at),
         "updated_at": utc(session.updated_at),
     }
