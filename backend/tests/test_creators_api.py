@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 
 from backend.models import Booking, CreatorRating, Review, Session, User
 from backend.services import reviews as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.reviews_support import attended_booking, error_fields, past_session, review_of
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +107,7 @@ def rated_creators(ratings: list[int | None]) -> list[User]:
     """One creator per entry, each with one upcoming session, reviewed once with that rating."""
     creators = []
     for rating in ratings:
-        creator = CreatorFactory()
+        creator = CreatorFactory.create()
         SessionFactory(creator=creator)
         if rating is not None:
             review_of(attended_booking(creator=creator), rating)

@@ -13,9 +13,9 @@ import pytest
 
 from backend.models import CreatorRating, Review
 from backend.services import reviews as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import CreatorFactory, UserFactory
 from backend.tests.reviews_support import attended_booking, rating_row, review_of
+from backend.tests.support import auth_client
 from backend.tests.test_bookings_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

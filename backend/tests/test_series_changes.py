@@ -9,7 +9,6 @@ from django.core import mail
 from django.utils import timezone
 
 from backend.models import Booking, Session, SessionSeries
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, UserFactory
 from backend.tests.payments_support import book, pay
 from backend.tests.series_support import (
@@ -21,6 +20,7 @@ from backend.tests.series_support import (
     series_payload,
     series_url,
 )
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from backend.models import Session, SessionSeries
-from backend.tests.conftest import auth_client
 from backend.tests.factories import UserFactory
 from backend.tests.series_support import (
     SERIES_URL,
@@ -19,6 +18,7 @@ from backend.tests.series_support import (
     next_year,
     series_payload,
 )
+from backend.tests.support import auth_client
 from backend.tests.test_bad_input import BAD_BODIES
 
 pytestmark = pytest.mark.django_db
