@@ -259,6 +259,7 @@ REST_FRAMEWORK = {
         "user": env_str("THROTTLE_USER_RATE") or "1200/minute",
         "auth": env_str("THROTTLE_AUTH_RATE") or "30/minute",
         "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
+        "privacy_export": env_str("THROTTLE_EXPORT_RATE") or "10/hour",
     },
     # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
