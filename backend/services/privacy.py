@@ -118,6 +118,8 @@ def _cancel_upcoming_bookings(*, user: User, deletion: UserDeletion) -> None:
         .values_list("id", flat=True)
     )
     for booking_id in list(upcoming):
+        if booking_id in deletion.bookings_kept:
+            continue
         try:
             booking_cancel(booking_id=booking_id, actor=user, reason="account_deleted")
         except BookingError as refusal:
