@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from backend.admin.common import staff_user
@@ -79,3 +79,8 @@ class UserAdmin(DjangoUserAdmin):
     # Uploads go through the API, which validates and re-encodes images; not through the admin.
     readonly_fields = ("oauth_provider", "oauth_uid", "avatar", "last_login", "date_joined")
     actions = [delete_accounts]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # A hard delete would orphan the user's objects in storage and is refused anyway for
+        # anyone with bookings (PROTECT): accounts leave through `delete_accounts`.
+        return False
