@@ -9,6 +9,7 @@ session names its creator by id and username only, as the public catalog does.
 In a fixed number of queries, whatever the number of bookings.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,10 +31,11 @@ class ExportedFile:
 class UserExport:
     generated_at: datetime
     user: User
-    bookings: list[Booking]
-    sessions: list[Session]
-    files: list[ExportedFile]
-    sign_ins: list[OutstandingToken]
+    bookings: Sequence[Booking]
+    sessions: Sequence[Session]
+    files: Sequence[ExportedFile]
+    # Annotated with `revoked`.
+    sign_ins: Sequence[OutstandingToken]
 
 
 def user_export(*, user: User) -> UserExport:

@@ -5,6 +5,8 @@ who acted by role only (`you`, `creator`, `staff`, `system`): the identity of th
 or creator behind an event is not the exporting user's data.
 """
 
+from typing import Any
+
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
@@ -157,7 +159,8 @@ class ExportStoredFileSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField(help_text="Fresh: presigned now for a private bucket.")
 
     @swagger_serializer_method(serializers.URLField())
-    def get_url(self, exported) -> str | None:
+    def get_url(self, exported: Any) -> str | None:
+        # An ExportedFile (backend/selectors/privacy.py).
         return absolute_url(self, exported.url)
 
 
