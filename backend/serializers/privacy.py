@@ -16,6 +16,9 @@ from backend.serializers.common import absolute_url
 
 class ExportProfileSerializer(serializers.ModelSerializer):
     avatar = serializers.SerializerMethodField()
+    # As stored: "" when there is none (URLField/EmailField would promise a URI, an address).
+    email = serializers.CharField(read_only=True)
+    avatar_url = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
@@ -127,6 +130,8 @@ class ExportBookingSerializer(serializers.ModelSerializer):
 
 
 class ExportOwnSessionSerializer(serializers.ModelSerializer):
+    meeting_url = serializers.CharField(read_only=True)
+
     class Meta:
         model = Session
         fields = [
