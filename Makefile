@@ -16,12 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Local development: debug on, SQLite unless DATABASE_URL says otherwise, console email.
+# Local development: debug on, SQLite unless DATABASE_URL says otherwise, console email,
+# 127.0.0.1 unless HOST says otherwise; without STRIPE_SECRET_KEY a Stripe stand-in (fake
+# payments). scripts/dev_server.py: migrate, seed_demo, runserver.
 run: export DJANGO_DEBUG ?= true
+run: export PORT := $(PORT)
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+	$(PY) scripts/dev_server.py
 
 test: install
 	$(PY) -m pytest

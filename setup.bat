@@ -47,12 +47,15 @@ echo setup.bat: .env points DATABASE_URL at docker-compose's db; using SQLite fo
 set "DATABASE_URL=sqlite:///%CD:\=/%/db.sqlite3"
 
 :migrate
+if "%RUN_SERVER%"=="0" goto :setup_only
+rem As `make run`: migrate, seed, serve, with the Stripe stand-in when no key is set.
+echo setup.bat: API on http://127.0.0.1:%PORT%/ - docs: /swagger/, admin: /admin/; Ctrl-C stops it
+"%VENV%\Scripts\python.exe" scripts\dev_server.py
+goto :eof
+
+:setup_only
 "%VENV%\Scripts\python.exe" manage.py migrate --noinput || goto :fail
 "%VENV%\Scripts\python.exe" manage.py seed_demo || goto :fail
-
-if "%RUN_SERVER%"=="0" goto :eof
-echo setup.bat: API on http://127.0.0.1:%PORT%/ - docs: /swagger/, admin: /admin/; Ctrl-C stops it
-"%VENV%\Scripts\python.exe" manage.py runserver 127.0.0.1:%PORT%
 goto :eof
 
 :old_python

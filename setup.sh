@@ -47,10 +47,10 @@ if grep -Eq '^DATABASE_URL=.*@db(:|/)' .env; then
   export DATABASE_URL=""
 fi
 
+if [ "$run_server" = true ]; then
+  # As `make run`: migrate, seed, serve, with the Stripe stand-in when no key is set.
+  echo "setup.sh: API on http://127.0.0.1:$PORT/ (docs: /swagger/, admin: /admin/); Ctrl-C stops it"
+  PORT="$PORT" exec "$VENV/bin/python" scripts/dev_server.py
+fi
 "$VENV/bin/python" manage.py migrate --noinput
 "$VENV/bin/python" manage.py seed_demo
-
-if [ "$run_server" = true ]; then
-  echo "setup.sh: API on http://127.0.0.1:$PORT/ (docs: /swagger/, admin: /admin/); Ctrl-C stops it"
-  exec "$VENV/bin/python" manage.py runserver "127.0.0.1:$PORT"
-fi

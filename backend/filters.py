@@ -1,7 +1,7 @@
 """Query-string filters (django-filter). Invalid values are a 400 with the field's message."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import django_filters
 from django import forms
@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.constants import EMPTY_VALUES
 
-from backend.models import Session
+from backend.models import Booking, Session
 from backend.selectors.catalog import catalog_search
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
@@ -44,11 +44,22 @@ class AwareDateTimeField(forms.DateTimeField):
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
         if timezone.is_naive(parsed):
             raise ValidationError(self.error_messages["naive"], code="naive")
-        return parsed
+        try:
+            # In UTC for the database: PostgreSQL refuses offsets beyond 15:59 (Python allows
+            # 23:59), and year 1 with a positive offset has no UTC equivalent at all.
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError) as error:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from error
 
 
 class AwareDateTimeFilter(django_filters.Filter):
     field_class = AwareDateTimeField
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A primary key: a whole number (NumberFilter alone would accept 1.5)."""
+
+    field_class = forms.IntegerField
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
@@ -74,20 +85,64 @@ class SessionFilter(django_filters.FilterSet):
     `start_after` replaces that bound. With `search` and no `ordering`, best matches come first.
     """
 
-    search = django_filters.CharFilter(method="filter_search", max_length=200)
-    category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", max_length=50)
-    creator = django_filters.CharFilter(method="filter_creator", max_length=150)
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        help_text="Words to find in the title, description, category or creator's name.",
+    )
+    category = django_filters.CharFilter(
+        field_name="category",
+        lookup_expr="iexact",
+        max_length=50,
+        help_text="Exactly this category (case-insensitive), e.g. `yoga`.",
+    )
+    creator = django_filters.CharFilter(
+        method="filter_creator",
+        max_length=150,
+        help_text="The creator's id or username (case-insensitive).",
+    )
     min_price = django_filters.NumberFilter(
-        field_name="price", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2
+        field_name="price",
+        lookup_expr="gte",
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text="Price at least this (in the session's currency), e.g. `10.00`.",
     )
     max_price = django_filters.NumberFilter(
-        field_name="price", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2
+        field_name="price",
+        lookup_expr="lte",
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text="Price at most this; `0` lists free sessions.",
     )
-    start_after = AwareDateTimeFilter(field_name="start_time", lookup_expr="gte")
-    start_before = AwareDateTimeFilter(field_name="start_time", lookup_expr="lte")
-    is_online = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_is_online")
-    available = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_available")
-    ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
+    start_after = AwareDateTimeFilter(
+        field_name="start_time",
+        lookup_expr="gte",
+        help_text="Starting at or after this ISO 8601 time with an offset; replaces the "
+        "default `not started yet`.",
+    )
+    start_before = AwareDateTimeFilter(
+        field_name="start_time",
+        lookup_expr="lte",
+        help_text="Starting at or before this ISO 8601 time with an offset.",
+    )
+    is_online = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES,
+        method="filter_is_online",
+        help_text="`true`: online sessions only; `false`: in-person only.",
+    )
+    available = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES,
+        method="filter_available",
+        help_text="`true`: sessions with seats left; `false`: sold-out ones.",
+    )
+    ordering = StableOrderingFilter(
+        fields=ORDERING_FIELDS,
+        help_text="Sort by `start_time`, `price` or `created_at`; `-` for descending (default: "
+        "`start_time`, or best match with `search`).",
+    )
 
     class Meta:
         model = Session
@@ -141,9 +196,36 @@ class SessionFilter(django_filters.FilterSet):
 class MySessionFilter(django_filters.FilterSet):
     """A creator's own sessions: by status, in any of the catalog orderings."""
 
-    status = django_filters.ChoiceFilter(choices=Session.Status.choices)
-    ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
+    status = django_filters.ChoiceFilter(
+        choices=Session.Status.choices, help_text="Only sessions in this status."
+    )
+    ordering = StableOrderingFilter(
+        fields=ORDERING_FIELDS,
+        help_text="Sort by `start_time`, `price` or `created_at`; `-` for descending (default: "
+        "`-start_time`).",
+    )
 
     class Meta:
         model = Session
+        fields = []
+
+
+class BookingFilter(django_filters.FilterSet):
+    """Filters of the signed-in user's booking lists."""
+
+    status = django_filters.ChoiceFilter(
+        choices=Booking.Status.choices, help_text="Only bookings in this status."
+    )
+    payment_status = django_filters.ChoiceFilter(
+        choices=Booking.PaymentStatus.choices, help_text="Only bookings in this payment status."
+    )
+    session = IdFilter(
+        field_name="session_id",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Only bookings of this session (its id).",
+    )
+
+    class Meta:
+        model = Booking
         fields = []

@@ -29,4 +29,9 @@ class ORJSONRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         if data is None:
             return b""
-        return orjson.dumps(data, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS)
+        option = orjson.OPT_NON_STR_KEYS
+        # The browsable API asks for `indent` (renderer_context, or `; indent=4` in the media
+        # type); orjson indents by 2 only, which reads as well. API clients get compact JSON.
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            option |= orjson.OPT_INDENT_2
+        return orjson.dumps(data, default=to_jsonable, option=option)

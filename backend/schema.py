@@ -5,8 +5,13 @@ this inspector adds it to every operation, by method. Views still declare their 
 responses (and any special error) with `swagger_auto_schema`.
 """
 
+import django_filters
+from django import forms
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_yasg import openapi
 from drf_yasg.inspectors import FieldInspector, SwaggerAutoSchema
+
+from backend.filters import BOOLEAN_CHOICES, AwareDateTimeFilter
 
 ERROR_SCHEMA = openapi.Schema(
     title="Error",
@@ -40,7 +45,58 @@ WRITES = ("409", "502")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def filter_parameter(name: str, query_filter: django_filters.Filter) -> openapi.Parameter:
+    """A django-filter filter as a typed Swagger query parameter.
+
+    django-filter no longer describes its filters to drf-yasg, which then calls every one an
+    untyped string; a generated client needs numbers, booleans, date-times and enums. The
+    description is the filter's `help_text`.
+    """
+    extra = query_filter.extra
+    attrs: dict = {"description": str(extra.get("help_text") or query_filter.label or "")}
+    if isinstance(query_filter, django_filters.OrderingFilter):
+        fields = list(query_filter.param_map)
+        attrs.update(type=openapi.TYPE_STRING, enum=[p for f in fields for p in (f, f"-{f}")])
+    elif isinstance(query_filter, AwareDateTimeFilter):
+        attrs.update(type=openapi.TYPE_STRING, format=openapi.FORMAT_DATETIME)
+    elif isinstance(query_filter, django_filters.ChoiceFilter):
+        values = [str(value) for value, _label in extra.get("choices", [])]
+        if values == [value for value, _label in BOOLEAN_CHOICES]:
+            attrs.update(type=openapi.TYPE_BOOLEAN)
+        else:
+            attrs.update(type=openapi.TYPE_STRING, enum=values)
+    elif isinstance(query_filter, django_filters.NumberFilter):
+        # Django's DecimalField and FloatField are IntegerField subclasses.
+        fractional = issubclass(query_filter.field_class, forms.DecimalField | forms.FloatField)
+        integer = issubclass(query_filter.field_class, forms.IntegerField) and not fractional
+        attrs.update(type=openapi.TYPE_INTEGER if integer else openapi.TYPE_NUMBER)
+        for bound, key in (("minimum", "min_value"), ("maximum", "max_value")):
+            if extra.get(key) is not None:
+                attrs[bound] = extra[key]
+    else:
+        attrs.update(type=openapi.TYPE_STRING)
+        if extra.get("max_length"):
+            attrs["max_length"] = extra["max_length"]
+    return openapi.Parameter(name, openapi.IN_QUERY, **attrs)
+
+
+def filterset_parameters(filterset_class: type[django_filters.FilterSet]) -> list:
+    """Every filter of a FilterSet as typed, described query parameters (for list views, and
+    for `@action` lists whose filters drf-yasg does not look at)."""
+    return [
+        filter_parameter(name, query_filter)
+        for name, query_filter in filterset_class.base_filters.items()
+    ]
+
+
 class ApiAutoSchema(SwaggerAutoSchema):
+    def get_filter_parameters(self):
+        filterset_class = getattr(self.view, "filterset_class", None)
+        backends = getattr(self.view, "filter_backends", None) or []
+        if filterset_class is not None and DjangoFilterBackend in backends:
+            return filterset_parameters(filterset_class) if self.should_filter() else []
+        return super().get_filter_parameters()
+
     def error_codes(self) -> list[str]:
         codes = list(ALWAYS)
         if self.method.upper() in WRITE_METHODS:

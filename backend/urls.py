@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from backend.views import auth, dashboards, errors, files, health, users
+from backend.views import auth, dashboards, errors, files, health, index, users
 from backend.views import payments as payment_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
 from backend.views.catalog import SessionViewSet
@@ -13,10 +13,12 @@ router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
+    path("", index.api_index, name="api-index"),
     path("health/", health.health, name="health"),
     path("auth/token/", auth.PasswordTokenView.as_view(), name="token_obtain_pair"),
     path("auth/token/refresh/", auth.TokenRefreshView.as_view(), name="token_refresh"),
     path("auth/oauth/login/", auth.OAuthLoginView.as_view(), name="oauth_login"),
+    path("auth/providers/", auth.OAuthProvidersView.as_view(), name="oauth_providers"),
     path("auth/logout/", auth.LogoutView.as_view(), name="logout"),
     path("dashboard/user/", dashboards.user_dashboard, name="dashboard-user"),
     path("dashboard/creator/", dashboards.creator_dashboard, name="dashboard-creator"),
@@ -36,5 +38,5 @@ urlpatterns = [
     ),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
-    re_path(r"^.*$", errors.api_not_found),
+    re_path(r"^.*$", errors.api_not_found, name=errors.API_NOT_FOUND),
 ]

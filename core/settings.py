@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -313,6 +314,10 @@ CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://localhost:5173"
 )
 CORS_URLS_REGEX = r"^/api/.*$"
+# What a browser client may read and send beyond the defaults: throttling's Retry-After, the
+# request id README invites clients to send and log, the .ics file name, idempotent writes.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "Content-Disposition"]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-request-id", "idempotency-key")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 CSRF_FAILURE_VIEW = "backend.views.errors.csrf_failure"
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from django.views.static import serve
 from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
@@ -23,6 +24,8 @@ schema_view = get_schema_view(
 )
 
 urlpatterns = [
+    # A newcomer opening http://localhost:8000/ lands on the API's index.
+    path("", RedirectView.as_view(url="/api/", permanent=False), name="root"),
     path("admin/", admin.site.urls),
     path("api/", include("backend.urls")),
     re_path(

@@ -190,3 +190,34 @@ def obtain_token(url: str, username: str, password: str = DEMO_PASSWORD) -> str:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.loads(response.read())["access"]
+
+
+def printed_demo_password(seed_output: str) -> str:
+    """The password seed_demo prints for every demo account (`Demo password ...: <it>`)."""
+    line = next(x for x in seed_output.splitlines() if x.startswith("Demo password"))
+    return line.rsplit(" ", 1)[1]
+
+
+@contextlib.contextmanager
+def seeded_server_with_fake_stripe(**kwargs) -> Iterator[tuple[LiveServer, str, object]]:
+    """What `make run` gives: payments on the Stripe stand-in (signed webhooks to the server),
+    demo data seeded through it, and the password seed_demo printed (none is chosen).
+    Yields (server, password, stand-in)."""
+    from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
+
+    stripe = FakeStripe().start()
+    extra_env = {
+        **kwargs.pop("extra_env", {}),
+        "STRIPE_SECRET_KEY": API_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": stripe.base_url,
+        "SEED_DEMO_PASSWORD": "",
+    }
+    try:
+        with live_server(seed=False, extra_env=extra_env, **kwargs) as server:
+            stripe.webhook_url = f"{server.url}/api/payment/webhook/"
+            password = printed_demo_password(server.manage("seed_demo").stdout)
+            yield server, password, stripe
+    finally:
+        stripe.stop()

@@ -3,12 +3,15 @@
     python scripts/run_api_examples.py                        # own seeded server (live_server.py)
     python scripts/run_api_examples.py --base http://127.0.0.1:8000 --password <demo password>
 
+`--base` is a server started by `make run` (or any server seeded by seed_demo, with payments
+pointed at the Stripe stand-in whose URL `--stripe` gives, default http://127.0.0.1:12111).
+
 An example is a ```bash block whose command starts with `curl`, followed by its status line
 (`200 OK`) and, unless the answer has no body, a ```json block (or a ```text block, compared
-line by line with the same rules, for answers that are not JSON). The commands use $BASE and
-$PASSWORD; a comment `<!-- capture: ACCESS=access REFRESH=refresh -->` before an example makes
-fields of its answer available to the next examples as shell variables. The documented host
-`localhost:8000` stands for whatever --base names.
+line by line with the same rules, for answers that are not JSON). The commands use $BASE,
+$PASSWORD and $STRIPE; a comment `<!-- capture: ACCESS=access REFRESH=refresh -->` before an
+example makes fields of its answer available to the next examples as shell variables. The
+documented host `localhost:8000` stands for whatever --base names.
 
 How a documented answer matches the real one:
 - a string ending in "..." matches any string starting with what precedes it ("..." alone:
@@ -157,8 +160,13 @@ def lookup(data, dotted: str):
     return data
 
 
-def run_examples(examples: list[Example], base: str, password: str) -> tuple[int, list[str]]:
-    variables = {"BASE": base.rstrip("/"), "PASSWORD": password}
+DEFAULT_STRIPE = "http://127.0.0.1:12111"  # scripts/dev_server.py's FAKE_STRIPE_PORT
+
+
+def run_examples(
+    examples: list[Example], base: str, password: str, stripe: str = DEFAULT_STRIPE
+) -> tuple[int, list[str]]:
+    variables = {"BASE": base.rstrip("/"), "PASSWORD": password, "STRIPE": stripe.rstrip("/")}
     netloc = urlsplit(base).netloc
     failures: list[str] = []
     passed = 0
@@ -227,19 +235,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", default=str(ROOT / "API_EXAMPLES.md"))
     parser.add_argument("--base", help="a running server seeded with seed_demo")
-    parser.add_argument("--password", help="SEED_DEMO_PASSWORD of that server")
+    parser.add_argument("--password", help="the demo password printed by seed_demo")
+    parser.add_argument("--stripe", default=DEFAULT_STRIPE, help="the Stripe stand-in's URL")
     args = parser.parse_args()
 
     examples = parse_examples(Path(args.file).read_text())
     if args.base:
         if not args.password:
             parser.error("--password is required with --base")
-        passed, failures = run_examples(examples, args.base, args.password)
+        passed, failures = run_examples(examples, args.base, args.password, args.stripe)
     else:
-        from scripts.live_server import DEMO_PASSWORD, live_server
+        from scripts.live_server import seeded_server_with_fake_stripe
 
-        with live_server(suffix="examples") as server:
-            passed, failures = run_examples(examples, server.url, DEMO_PASSWORD)
+        with seeded_server_with_fake_stripe(suffix="examples") as (server, password, stripe):
+            passed, failures = run_examples(examples, server.url, password, stripe.base_url)
     for failure in failures:
         print(failure)
     print(f"{passed} passed, {len(failures)} failed")

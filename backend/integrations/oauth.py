@@ -88,6 +88,42 @@ PROVIDERS: dict[str, type[BaseOAuth2]] = {"google": GoogleBackend, "github": Git
 ID_KEYS = {"google": "sub", "github": "id"}
 
 
+@dataclass(frozen=True)
+class ProviderForClient:
+    """What a SPA needs to send a person to the provider's consent page (no secret)."""
+
+    provider: str
+    name: str
+    client_id: str
+    authorize_url: str
+    scopes: list[str]
+    scope: str  # the scopes joined as the provider expects them in the `scope` parameter
+
+
+def enabled_providers() -> list[ProviderForClient]:
+    """The providers with both a client id and a secret set, with social-core's authorize URL
+    and scopes (its defaults plus SOCIAL_AUTH_<PROVIDER>_SCOPE)."""
+    providers = []
+    strategy = load_strategy()
+    for provider, backend_class in PROVIDERS.items():
+        backend = backend_class(strategy=strategy)
+        key, secret = backend.get_key_and_secret()
+        if not key or not secret:
+            continue
+        scopes = [str(scope) for scope in backend.get_scope()]
+        providers.append(
+            ProviderForClient(
+                provider=provider,
+                name=getattr(backend, "title", provider.title()),
+                client_id=key,
+                authorize_url=backend.authorization_url(),
+                scopes=scopes,
+                scope=backend.SCOPE_SEPARATOR.join(scopes),
+            )
+        )
+    return providers
+
+
 def _backend(provider: str, *, redirect_uri: str | None = None) -> BaseOAuth2:
     try:
         backend_class = PROVIDERS[provider]

@@ -183,6 +183,31 @@ def cancel_payment_intent(intent_id: str) -> Intent:
     return intent_from_payload(intent.to_dict())
 
 
+def is_test_mode() -> bool:
+    """A test-mode key (or the stand-in's): charges are pretend, test payment methods work."""
+    return settings.STRIPE_SECRET_KEY.startswith("sk_test_")
+
+
+def confirm_payment_intent_with_test_card(intent_id: str, *, payment_method: str) -> Intent:
+    """Pays an intent server-side with one of Stripe's test payment methods (`pm_card_visa`).
+
+    Only for demo data in test mode: in production the customer confirms with Stripe.js.
+    """
+    if not is_test_mode():
+        raise ValidationFailed(
+            "Test cards are accepted only with a test-mode Stripe key.", code="not_test_mode"
+        )
+    client = get_client()
+    try:
+        intent = client.v1.payment_intents.confirm(
+            intent_id,
+            params={"payment_method": payment_method},
+        )
+    except stripe.StripeError as error:
+        raise _translate(error, "confirm a payment intent") from error
+    return intent_from_payload(intent.to_dict())
+
+
 def create_refund(
     *, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
 ) -> Refund:

@@ -61,3 +61,21 @@ class AuthTokenPairSerializer(serializers.Serializer):
 
 class AuthLogoutInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(help_text="The refresh token of the session to end.")
+
+
+class OAuthProviderSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(
+        choices=sorted(PROVIDERS), help_text="The value to send as `provider` to oauth/login/."
+    )
+    name = serializers.CharField(help_text="A display name for the sign-in button.")
+    client_id = serializers.CharField(help_text="The OAuth client id (`client_id` parameter).")
+    authorize_url = serializers.URLField(
+        help_text="The provider's authorization endpoint; send the user there with "
+        "`response_type=code`, `client_id`, `redirect_uri`, `scope`, `state` (and PKCE)."
+    )
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="Scopes to request.")
+    scope = serializers.CharField(help_text="`scopes` joined as this provider expects them.")
+
+
+class OAuthProvidersSerializer(serializers.Serializer):
+    providers = OAuthProviderSerializer(many=True, help_text="Only the configured providers.")

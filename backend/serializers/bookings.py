@@ -2,9 +2,15 @@
 
 `status`, `payment_status` and `amount` are output only: they move through the workflow
 endpoints (confirm, cancel, payment), never through a create or an update. An update that
-sends them anyway has them ignored, like every other read-only field of the output shape, so a
-client may send back the object it received.
+sends a different value for one of them (or for another read-only field of the output shape)
+is a 400 naming each one and changes nothing, as protected profile fields are
+(serializers/users.py): a client learns at once that e.g. cancelling is POST cancel/, instead
+of believing a PATCH did it. The value it holds may be sent back, so a client can PUT the
+object it received with new notes.
 """
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from rest_framework import serializers
 
@@ -70,8 +76,38 @@ class BookingCreateSerializer(serializers.Serializer):
     )
 
 
+# Read-only fields of BookingSerializer that an update refuses, with where they do change.
+READ_ONLY_BOOKING_FIELDS = {
+    "status": " Use POST /api/bookings/{id}/confirm/ or /cancel/.",
+    "payment_status": " It follows the payment (POST /api/payment/create-intent/).",
+    "amount": " It is the session's price times seats.",
+    "currency": " It is the session's.",
+    "session": "",
+    "user": "",
+    "created_at": "",
+    "confirmed_at": "",
+    "cancelled_at": "",
+}
+
+
+def _unchanged(sent: Any, current: Any) -> bool:
+    """Is `sent` the value the client received (`current`, the serialized booking)?"""
+    if sent == current:
+        return True
+    if isinstance(current, dict):  # a nested object may be sent back whole or as its id
+        return sent == current.get("id")
+    if isinstance(current, str) and isinstance(sent, str | int | float):
+        try:  # "80.0" for "80.00"
+            return Decimal(str(sent)) == Decimal(current)
+        except InvalidOperation:
+            return False
+    return False
+
+
 class BookingUpdateSerializer(serializers.Serializer):
-    """Both fields optional for PUT and PATCH alike; anything else sent is ignored."""
+    """Both fields optional for PUT and PATCH alike; a read-only booking field with a value
+    other than the booking's (context `current`: BookingSerializer data) is a 400, other keys
+    are ignored."""
 
     seats = serializers.IntegerField(
         min_value=1,
@@ -82,6 +118,30 @@ class BookingUpdateSerializer(serializers.Serializer):
     notes = serializers.CharField(
         allow_blank=True, max_length=NOTES_MAX_LENGTH, required=False, help_text="For the host."
     )
+
+    def validate(self, attrs: dict) -> dict:
+        if isinstance(self.initial_data, dict):
+            current = self.context.get("current", {})
+            sent = [
+                field
+                for field in READ_ONLY_BOOKING_FIELDS
+                if field in self.initial_data
+                and not (field in current and _unchanged(self.initial_data[field], current[field]))
+            ]
+            if sent:
+                raise serializers.ValidationError(
+                    {
+                        field: [
+                            serializers.ErrorDetail(
+                                "This field cannot be changed here."
+                                + READ_ONLY_BOOKING_FIELDS[field],
+                                code="read_only",
+                            )
+                        ]
+                        for field in sent
+                    }
+                )
+        return attrs
 
 
 class BookingEventSerializer(serializers.ModelSerializer):

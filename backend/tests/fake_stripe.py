@@ -10,14 +10,26 @@ answer again). Tests drive the customer's side (`succeed`, `decline`, `cancel`),
 localstripe (requirements-dev) runs the happy path in test_payments_localstripe.py, but it
 ignores Idempotency-Key and cannot be told to fail or stall, which are the cases that matter
 most here; hence this stand-in.
+
+It is also the fake-payments mode of local development (scripts/dev_server.py, `make run`
+without STRIPE_SECRET_KEY): there it listens on a fixed loopback port, keeps its state in a
+JSON file across restarts, lets anyone pay an intent the way Stripe.js does
+(`POST /v1/payment_intents/<id>/confirm` with a test payment method such as `pm_card_visa` or
+`pm_card_chargeDeclined`) and delivers signed webhooks to the API.
 """
 
+import argparse
+import base64
 import json
+import logging
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,6 +38,24 @@ import stripe
 API_KEY = "sk_test_fake_0123456789"
 PUBLISHABLE_KEY = "pk_test_fake_0123456789"
 WEBHOOK_SECRET = "whsec_test_fake_0123456789"
+
+logger = logging.getLogger("fake_stripe")
+
+# Stripe's test payment methods (https://docs.stripe.com/testing#cards) that this stand-in knows:
+# these succeed...
+SUCCEEDING_PAYMENT_METHODS = frozenset(
+    {"pm_card_visa", "pm_card_visa_debit", "pm_card_mastercard", "pm_card_amex", "pm_card_us"}
+)
+# ...and these are declined with the decline code Stripe gives them.
+DECLINED_PAYMENT_METHODS = {
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_visa_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclinedExpiredCard": "expired_card",
+}
+# Webhook deliveries are retried (the API may not be up yet) this many times, doubling the wait.
+WEBHOOK_ATTEMPTS = 8
+WEBHOOK_FIRST_RETRY_SECONDS = 0.5
 
 
 @dataclass
@@ -66,10 +96,26 @@ def _error(status: int, error_type: str, message: str, code: str | None = None):
 
 
 class FakeStripe:
-    def __init__(self) -> None:
+    """`port` 0 picks a free one. `webhook_url`: where signed events are delivered (none: no
+    deliveries, tests send them themselves). `state_file`: intents, refunds and idempotent
+    answers are loaded from and saved to it, so a restarted stand-in still knows the intents
+    the database refers to."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        webhook_url: str | None = None,
+        state_file: Path | None = None,
+    ) -> None:
         self.state = FakeStripeState()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.webhook_url = webhook_url
+        self.state_file = state_file
+        self.deliveries: list[dict[str, Any]] = []  # events delivered, for tests
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
         # A short poll interval: shutdown() waits for it, once per test.
         self.thread = threading.Thread(
@@ -186,6 +232,64 @@ class FakeStripe:
         )
         return payload.encode(), header
 
+    # --- fake-payments mode: persistence and webhook delivery ---------------------------------
+
+    def _load(self, path: Path) -> None:
+        saved = json.loads(path.read_text())
+        self.state.intents = saved.get("intents", {})
+        self.state.refunds = saved.get("refunds", {})
+        self.state.idempotent = {
+            (key, route): (status, body) for key, route, status, body in saved.get("idempotent", [])
+        }
+
+    def _save(self) -> None:
+        """Caller holds self.lock."""
+        if self.state_file is None:
+            return
+        saved = {
+            "intents": self.state.intents,
+            "refunds": self.state.refunds,
+            "idempotent": [
+                [key, route, status, body]
+                for (key, route), (status, body) in self.state.idempotent.items()
+            ],
+        }
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(saved))
+        temporary.replace(self.state_file)
+
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        """Delivers a signed event in the background, as Stripe does after answering."""
+        if not self.webhook_url:
+            return
+        payload, header = self.signed_event(event_type, json.loads(json.dumps(obj)))
+        threading.Thread(
+            target=self._deliver, args=(event_type, payload, header), daemon=True
+        ).start()
+
+    def _deliver(self, event_type: str, payload: bytes, header: str) -> None:
+        wait = WEBHOOK_FIRST_RETRY_SECONDS
+        for _attempt in range(WEBHOOK_ATTEMPTS):
+            request = urllib.request.Request(  # noqa: S310 (a loopback URL we were given)
+                str(self.webhook_url),
+                data=payload,
+                headers={"Content-Type": "application/json", "Stripe-Signature": header},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 0  # not listening yet (make run seeds before it serves)
+            if 200 <= status < 300:
+                with self.lock:
+                    self.deliveries.append({"type": event_type, "status": status})
+                return
+            time.sleep(wait)
+            wait *= 2
+        logger.warning("webhook %s not delivered to %s", event_type, self.webhook_url)
+
     # --- the HTTP side ------------------------------------------------------------------------
 
     def _take_failure(self, path: str) -> Failure | None:
@@ -195,8 +299,35 @@ class FakeStripe:
                     return queue.pop(0)
         return None
 
+    @staticmethod
+    def _api_key(headers) -> str | None:
+        authorization = headers.get("Authorization") or ""
+        if authorization.startswith("Bearer "):
+            return authorization[len("Bearer ") :]
+        if authorization.startswith("Basic "):  # curl -u sk_test_...:
+            try:
+                decoded = base64.b64decode(authorization[len("Basic ") :]).decode()
+            except ValueError:
+                return None
+            return decoded.split(":", 1)[0]
+        return None
+
+    def _authorized(self, method: str, path: str, params: dict[str, str], headers) -> bool:
+        key = self._api_key(headers)
+        if key == API_KEY:
+            return True
+        # Stripe.js confirms with the publishable key and the intent's client secret.
+        if key == PUBLISHABLE_KEY and method == "POST" and path.endswith("/confirm"):
+            intent = self.state.intents.get(path.split("/")[3]) or {}
+            return bool(params.get("client_secret")) and (
+                params.get("client_secret") == intent.get("client_secret")
+            )
+        return False
+
     def _handle(self, method: str, path: str, params: dict[str, str], headers) -> tuple[int, Any]:
-        if headers.get("Authorization") != f"Bearer {API_KEY}":
+        with self.lock:
+            authorized = self._authorized(method, path, params, headers)
+        if not authorized:
             return _error(401, "invalid_request_error", "Invalid API Key provided.")
         key = headers.get("Idempotency-Key")
         with self.lock:
@@ -206,6 +337,8 @@ class FakeStripe:
             result = self._route(method, path, params)
             if method == "POST" and key and result[0] < 500:
                 self.state.idempotent[(key, path)] = result
+            if method == "POST":
+                self._save()
             return result
 
     def _route(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
@@ -217,6 +350,12 @@ class FakeStripe:
             and path.endswith("/cancel")
         ):
             return self._cancel_intent(path.split("/")[3])
+        if (
+            method == "POST"
+            and path.startswith("/v1/payment_intents/")
+            and path.endswith("/confirm")
+        ):
+            return self._confirm_intent(path.split("/")[3], params)
         if method == "GET" and path.startswith("/v1/payment_intents/"):
             intent = self.state.intents.get(path.rsplit("/", 1)[1])
             if intent is None:
@@ -268,7 +407,41 @@ class FakeStripe:
             message = f"This PaymentIntent's status is {intent['status']}; it cannot be canceled."
             return _error(400, "invalid_request_error", message, "payment_intent_unexpected_state")
         intent["status"] = "canceled"
+        self._emit("payment_intent.canceled", intent)
         return 200, intent
+
+    def _confirm_intent(self, intent_id: str, params: dict[str, str]) -> tuple[int, Any]:
+        """The customer pays with a test payment method, as Stripe.js would confirm."""
+        intent = self.state.intents.get(intent_id)
+        if intent is None:
+            return _error(
+                404, "invalid_request_error", "No such payment_intent.", "resource_missing"
+            )
+        if intent["status"] in ("succeeded", "canceled"):
+            message = f"This PaymentIntent's status is {intent['status']}; it cannot be confirmed."
+            return _error(400, "invalid_request_error", message, "payment_intent_unexpected_state")
+        payment_method = params.get("payment_method", "")
+        if payment_method in SUCCEEDING_PAYMENT_METHODS:
+            intent["status"] = "succeeded"
+            intent["payment_method"] = payment_method
+            intent["last_payment_error"] = None
+            intent["latest_charge"] = intent.get("latest_charge") or f"ch_{secrets.token_hex(8)}"
+            self._emit("payment_intent.succeeded", intent)
+            return 200, intent
+        if payment_method in DECLINED_PAYMENT_METHODS:
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": DECLINED_PAYMENT_METHODS[payment_method],
+                "message": "Your card was declined.",
+            }
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = error
+            self._emit("payment_intent.payment_failed", intent)
+            return 402, {"error": {**error, "payment_intent": intent}}
+        known = sorted(SUCCEEDING_PAYMENT_METHODS | set(DECLINED_PAYMENT_METHODS))
+        message = f"No such PaymentMethod: '{payment_method}'. This stand-in knows {known}."
+        return _error(400, "invalid_request_error", message, "resource_missing")
 
     def _create_refund(self, params: dict[str, str]) -> tuple[int, Any]:
         intent = self.state.intents.get(params.get("payment_intent", ""))
@@ -296,6 +469,19 @@ class FakeStripe:
             },
         }
         self.state.refunds[refund_id] = refund
+        if refund["status"] == "succeeded":
+            charge = {
+                "id": intent["latest_charge"],
+                "object": "charge",
+                "amount": intent["amount"],
+                "amount_refunded": intent["amount"],
+                "currency": intent["currency"],
+                "payment_intent": intent["id"],
+                "refunded": True,
+                "metadata": intent["metadata"],
+                "refunds": {"object": "list", "data": [refund]},
+            }
+            self._emit("charge.refunded", charge)
         return 200, refund
 
     def _handler_class(self):
@@ -345,3 +531,23 @@ class FakeStripe:
                 pass
 
         return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m backend.tests.fake_stripe --port 12111 --webhook-url ...`: serve until ^C."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--state-file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    fake = FakeStripe(port=args.port, webhook_url=args.webhook_url, state_file=args.state_file)
+    fake.start()
+    print(f"Stripe stand-in on {fake.base_url} (secret key {API_KEY})", flush=True)
+    try:
+        fake.thread.join()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.live_server import DEMO_PASSWORD, live_server
+from scripts.live_server import seeded_server_with_fake_stripe
 from scripts.run_api_examples import mismatches, parse_examples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,11 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def seeded_server(tmp_path):
     """A fresh seeded server per test: the examples and the collection both create bookings,
-    and each documents the ids a fresh database gives."""
+    and each documents the ids a fresh database gives. As with `make run`: payments on the
+    Stripe stand-in, and the password is the one seed_demo printed."""
     static_root = tmp_path / "static"
-    with live_server(
+    with seeded_server_with_fake_stripe(
         suffix="examples", workers=1, threads=4, extra_env={"STATIC_ROOT": str(static_root)}
-    ) as server:
+    ) as (server, password, stripe):
+        server.extra.update(password=password, stripe=stripe.base_url)
         yield server
 
 
@@ -35,7 +37,9 @@ def test_every_curl_example_gives_its_documented_answer(seeded_server):
             "--base",
             seeded_server.url,
             "--password",
-            DEMO_PASSWORD,
+            seeded_server.extra["password"],
+            "--stripe",
+            seeded_server.extra["stripe"],
         ],
         cwd=REPO,
         capture_output=True,
@@ -47,7 +51,9 @@ def test_every_curl_example_gives_its_documented_answer(seeded_server):
     examples = parse_examples((REPO / "API_EXAMPLES.md").read_text())
     assert result.stdout.splitlines()[-1] == f"{len(examples)} passed, 0 failed"
     documented = {
-        (e.command.split('"$BASE')[1].split('"')[0].split("?")[0], e.status) for e in examples
+        (e.command.split('"$BASE')[1].split('"')[0].split("?")[0], e.status)
+        for e in examples
+        if '"$BASE' in e.command
     }
     assert {
         ("/api/health/", 200),
@@ -56,7 +62,15 @@ def test_every_curl_example_gives_its_documented_answer(seeded_server):
         ("/api/bookings/", 201),
         ("/api/storage/upload/", 201),
         ("/swagger.json", 200),
+        # The paid flow, walked against the Stripe stand-in as with `make run`.
+        ("/api/payment/create-intent/", 200),
+        ("/api/payment/confirm/", 200),
     } <= documented
+    stand_in = [e for e in examples if e.command.startswith('curl -s -X POST "$STRIPE/')]
+    assert {(e.status, e.command.rsplit("payment_method=", 1)[1]) for e in stand_in} == {
+        (402, "pm_card_chargeDeclined"),
+        (200, "pm_card_visa"),
+    }
 
 
 def test_examples_parser_reads_commands_statuses_bodies_and_captures():
@@ -112,7 +126,9 @@ def test_postman_collection_passes_with_newman(seeded_server, tmp_path):
             "--env-var",
             f"baseUrl={seeded_server.url}",
             "--env-var",
-            f"password={DEMO_PASSWORD}",
+            f"password={seeded_server.extra['password']}",
+            "--env-var",
+            f"stripeBase={seeded_server.extra['stripe']}",
             # File uploads name their files relative to the project folder.
             "--working-dir",
             str(REPO),

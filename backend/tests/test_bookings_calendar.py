@@ -170,4 +170,4 @@ def test_schema_describes_the_bookings_endpoints(api_client):
     assert paths["/bookings/{id}/"]["parameters"][0]["type"] == "integer"
     for url in ("/bookings/", "/bookings/my_bookings/", "/bookings/active/", "/bookings/past/"):
         names = [p["name"] for p in paths[url]["get"]["parameters"]]
-        assert names == ["status", "payment_status", "page", "page_size"]
+        assert names == ["status", "payment_status", "session", "page", "page_size"]

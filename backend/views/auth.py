@@ -13,12 +13,14 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
+from backend.integrations.oauth import enabled_providers
 from backend.serializers.auth import (
     AuthLogoutInputSerializer,
     AuthRefreshInputSerializer,
     AuthTokenPairSerializer,
     OAuthLoginInputSerializer,
     OAuthLoginResultSerializer,
+    OAuthProvidersSerializer,
 )
 from backend.serializers.users import UserProfileSerializer
 from backend.services.users import auth_logout, auth_token_refresh, user_oauth_login
@@ -52,6 +54,23 @@ class NoAuthenticationMixin:
 
     def get_authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class OAuthProvidersView(NoAuthenticationMixin, APIView):
+    @swagger_auto_schema(
+        operation_summary="The OAuth providers a client can offer",
+        operation_description=(
+            "The sign-in providers configured on this server, with what a SPA needs to build "
+            "its buttons and send the user to the provider: `client_id`, `authorize_url` and "
+            "the `scopes` to request. The code the provider returns goes to "
+            "`POST /api/auth/oauth/login/`. An empty list when none is configured."
+        ),
+        responses={200: OAuthProvidersSerializer},
+        security=[],
+    )
+    def get(self, request):
+        providers = [vars(provider) for provider in enabled_providers()]
+        return Response(OAuthProvidersSerializer({"providers": providers}).data)
 
 
 class OAuthLoginView(NoAuthenticationMixin, APIView):

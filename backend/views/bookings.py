@@ -13,7 +13,9 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from backend.filters import BookingFilter
 from backend.models import Booking
+from backend.schema import filterset_parameters
 from backend.selectors import bookings as selectors
 from backend.serializers.bookings import (
     BookingCreateSerializer,
@@ -35,18 +37,8 @@ error_response = openapi.Response(
     ),
 )
 NOT_FOUND = {404: error_response}
-# django-filter no longer describes its filters to drf-yasg: the list filters, by hand.
-LIST_FILTERS = [
-    openapi.Parameter(
-        "status", openapi.IN_QUERY, type=openapi.TYPE_STRING, enum=Booking.Status.values
-    ),
-    openapi.Parameter(
-        "payment_status",
-        openapi.IN_QUERY,
-        type=openapi.TYPE_STRING,
-        enum=Booking.PaymentStatus.values,
-    ),
-]
+# The list filters, typed and described (drf-yasg does not read django-filter's).
+LIST_FILTERS = filterset_parameters(BookingFilter)
 CONFLICT = {409: error_response}
 
 
@@ -76,7 +68,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     queryset = Booking.objects.none()
     serializer_class = BookingSerializer
     lookup_value_regex = r"[0-9]+"
-    filterset_fields = ["status", "payment_status"]
+    filterset_class = BookingFilter
 
     def get_queryset(self):
         # Only for the filter backend and the schema; the endpoints read through selectors.
@@ -98,13 +90,19 @@ class BookingViewSet(viewsets.GenericViewSet):
         )
 
     @swagger_auto_schema(
-        operation_summary="My bookings, newest first", manual_parameters=LIST_FILTERS
+        operation_summary="My bookings, newest first",
+        operation_description=(
+            "Every booking of the signed-in user, in any status, paginated; filter by `status`, "
+            "`payment_status` or `session`. Pending bookings past their hold show as expired."
+        ),
+        manual_parameters=LIST_FILTERS,
     )
     def list(self, request):
         return self._paginated(selectors.booking_list_for_user(user=request.user))
 
     @swagger_auto_schema(
         operation_summary="My bookings, newest first (same as the list)",
+        operation_description="The same as `GET /api/bookings/`, with the same filters.",
         manual_parameters=LIST_FILTERS,
     )
     @action(detail=False, methods=["get"])
@@ -113,6 +111,10 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="My upcoming pending or confirmed bookings, soonest first",
+        operation_description=(
+            "Bookings that hold seats (confirmed, or pending within their hold) of sessions "
+            "that have not started, soonest first; the filters narrow it further."
+        ),
         manual_parameters=LIST_FILTERS,
     )
     @action(detail=False, methods=["get"])
@@ -121,6 +123,10 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="My bookings of sessions that have ended, latest first",
+        operation_description=(
+            "Bookings in any status of sessions that have ended, the latest first; the filters "
+            "narrow it further."
+        ),
         manual_parameters=LIST_FILTERS,
     )
     @action(detail=False, methods=["get"])
@@ -151,6 +157,10 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="One booking (its user or the session's creator)",
+        operation_description=(
+            "Visible to the booking's user and to the session's creator; for anyone else it "
+            "does not exist (404)."
+        ),
         responses={200: BookingSerializer, **NOT_FOUND},
     )
     def retrieve(self, request, pk=None):
@@ -158,7 +168,12 @@ class BookingViewSet(viewsets.GenericViewSet):
         return Response(BookingSerializer(booking, context={"request": request}).data)
 
     def _update(self, request, pk):
-        payload = BookingUpdateSerializer(data=request.data)
+        # What the client sees now: read-only fields may be sent back unchanged, not changed.
+        current = BookingSerializer(
+            selectors.booking_get_visible(user=request.user, booking_id=int(pk)),
+            context={"request": request},
+        ).data
+        payload = BookingUpdateSerializer(data=request.data, context={"current": current})
         payload.is_valid(raise_exception=True)
         booking = services.booking_update(
             booking_id=int(pk), actor=request.user, **payload.validated_data
@@ -167,6 +182,14 @@ class BookingViewSet(viewsets.GenericViewSet):
 
     update_schema = swagger_auto_schema(
         operation_summary="Change notes, or seats while pending and unpaid (the booking's user)",
+        operation_description=(
+            "`notes` any time, `seats` while pending and unpaid (the amount follows; 409 when "
+            "not enough seats are free). A different value for a read-only field (`status`, "
+            "`payment_status`, `amount`, `currency`, `session`, `user`, the timestamps) is a 400 "
+            "naming each one (code `read_only`) and changes nothing: status changes go through "
+            "`confirm/`, `cancel/` and the payment. Sending back the values received is allowed. "
+            "The session's creator gets 403."
+        ),
         request_body=BookingUpdateSerializer,
         responses={200: BookingSerializer, 403: error_response, **NOT_FOUND, **CONFLICT},
     )
@@ -208,14 +231,26 @@ class BookingViewSet(viewsets.GenericViewSet):
             "Stripe), why, and the status, payment status and seats before and after."
         ),
         manual_parameters=[
-            openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER),
             openapi.Parameter(
-                "page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, maximum=100
+                "page",
+                openapi.IN_QUERY,
+                description="A page number within the paginated result set (from 1).",
+                type=openapi.TYPE_INTEGER,
+                minimum=1,
+            ),
+            openapi.Parameter(
+                "page_size",
+                openapi.IN_QUERY,
+                description="Number of results per page (at most 100).",
+                type=openapi.TYPE_INTEGER,
+                minimum=1,
+                maximum=100,
             ),
         ],
         responses={200: BookingEventPageSerializer, **NOT_FOUND},
     )
-    @action(detail=True, methods=["get"], filterset_fields=[])
+    # Its own list: the booking list filters (BookingFilter) do not apply to events.
+    @action(detail=True, methods=["get"], filterset_class=None)
     def events(self, request, pk=None):
         events = selectors.booking_events(user=request.user, booking_id=int(pk))
         page = self.paginate_queryset(events)

@@ -13,6 +13,7 @@ from backend.filters import MySessionFilter, SessionFilter
 from backend.models import Booking, Session
 from backend.pagination import CatalogPagination
 from backend.permissions import IsCreator, IsCreatorOrReadOnly
+from backend.schema import filterset_parameters
 from backend.selectors import catalog as selectors
 from backend.serializers.catalog import (
     MySessionPageSerializer,
@@ -25,8 +26,21 @@ from backend.serializers.catalog import (
 from backend.services import catalog as services
 
 PAGE_PARAMS = [
-    openapi.Parameter("page", openapi.IN_QUERY, type=openapi.TYPE_INTEGER),
-    openapi.Parameter("page_size", openapi.IN_QUERY, type=openapi.TYPE_INTEGER, maximum=100),
+    openapi.Parameter(
+        "page",
+        openapi.IN_QUERY,
+        description="A page number within the paginated result set (from 1).",
+        type=openapi.TYPE_INTEGER,
+        minimum=1,
+    ),
+    openapi.Parameter(
+        "page_size",
+        openapi.IN_QUERY,
+        description="Number of results per page (at most 100).",
+        type=openapi.TYPE_INTEGER,
+        minimum=1,
+        maximum=100,
+    ),
 ]
 ATTENDEE_STATUS_PARAM = openapi.Parameter(
     "status",
@@ -35,21 +49,7 @@ ATTENDEE_STATUS_PARAM = openapi.Parameter(
     type=openapi.TYPE_STRING,
     enum=list(Booking.Status.values),
 )
-MY_SESSIONS_PARAMS = [
-    openapi.Parameter(
-        "status",
-        openapi.IN_QUERY,
-        description="Only sessions in this status.",
-        type=openapi.TYPE_STRING,
-        enum=list(Session.Status.values),
-    ),
-    openapi.Parameter(
-        "ordering",
-        openapi.IN_QUERY,
-        description="start_time, price or created_at, each also with `-` (default -start_time).",
-        type=openapi.TYPE_STRING,
-    ),
-]
+MY_SESSIONS_PARAMS = filterset_parameters(MySessionFilter)
 
 
 class SessionViewSet(viewsets.ModelViewSet):

@@ -11,6 +11,11 @@ from backend.serializers.dashboards import CreatorDashboardSerializer, UserDashb
 @swagger_auto_schema(
     method="get",
     operation_summary="Your dashboard: profile, booking counts, spend, next and last bookings",
+    operation_description=(
+        "Any signed-in account. `stats`: upcoming and past active bookings, cancelled ones, and "
+        "`total_spent` per currency (paid minus refunded). `upcoming_bookings`: the next 5; "
+        "`past_bookings`: the last 5. Computed in a fixed number of queries."
+    ),
     operation_id="dashboard_user",
     responses={200: UserDashboardSerializer, 401: "No or invalid token."},
     tags=["dashboard"],

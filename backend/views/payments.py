@@ -53,6 +53,13 @@ class PaymentCreateIntentView(APIView):
 class PaymentConfirmView(APIView):
     @swagger_auto_schema(
         operation_summary="After paying: apply the PaymentIntent's status as Stripe reports it",
+        operation_description=(
+            "Call it when Stripe.js reports the payment (or to check on it): the server asks "
+            "Stripe for the intent's real status, never the client's word, and answers the "
+            "booking: `confirmed` + `paid` on success, `payment_status: failed` after a decline "
+            "(the hold keeps the seats; pay again with a new card). The webhook applies the same "
+            "result if the client never comes back. 404: not one of your intents."
+        ),
         request_body=PaymentConfirmInputSerializer,
         responses={200: BookingSerializer, **ERROR_RESPONSES},
     )
@@ -84,7 +91,12 @@ class PaymentWebhookView(APIView):
         security=[],
         manual_parameters=[
             openapi.Parameter(
-                "Stripe-Signature", openapi.IN_HEADER, type=openapi.TYPE_STRING, required=True
+                "Stripe-Signature",
+                openapi.IN_HEADER,
+                type=openapi.TYPE_STRING,
+                required=True,
+                description="Stripe's `t=<unix time>,v1=<HMAC-SHA256>` over the raw body, "
+                "signed with STRIPE_WEBHOOK_SECRET.",
             )
         ],
         request_body=openapi.Schema(type=openapi.TYPE_OBJECT, description="A Stripe event."),

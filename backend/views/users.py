@@ -30,7 +30,15 @@ class UserViewSet(viewsets.GenericViewSet):
         # The only object here is the caller (DRF's OPTIONS metadata asks for it too).
         return self.request.user
 
-    @swagger_auto_schema(operation_summary="My profile", responses={200: UserProfileSerializer})
+    @swagger_auto_schema(
+        operation_summary="My profile",
+        operation_description=(
+            "The signed-in account's profile. Change names and bio with `update_profile/`, the "
+            "avatar by uploading an image (`POST /api/storage/upload/`, `purpose=avatar`), the "
+            "role with `become_creator/`."
+        ),
+        responses={200: UserProfileSerializer},
+    )
     @action(detail=False, methods=["get"])
     def me(self, request):
         return Response(UserProfileSerializer(request.user, context={"request": request}).data)

@@ -1,8 +1,14 @@
 """Demo data: an admin, 3 creators, 5 users, ~30 sessions and some bookings.
 
-Idempotent: running it again creates nothing twice. Passwords come from SEED_DEMO_PASSWORD
-(and DJANGO_SUPERUSER_PASSWORD for the admin) or are generated and printed once, when the
-account is created; existing accounts keep theirs unless --reset-passwords.
+Idempotent: running it again creates nothing twice. Every demo account gets the same password:
+SEED_DEMO_PASSWORD, or one generated per run and printed, when the account is created (the
+admin: DJANGO_SUPERUSER_PASSWORD, else the same); existing accounts keep theirs unless
+--reset-passwords, which sets and prints them again.
+
+Paid demo bookings are paid through the payment service (a PaymentIntent paid with Stripe's
+test card `pm_card_visa`), so each has its Payment rows and can be cancelled and refunded like
+any other. That needs a test-mode Stripe key: `make run` starts the Stripe stand-in for it
+(scripts/dev_server.py). Without one, paid demo bookings are skipped.
 """
 
 import os
@@ -12,9 +18,16 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
+from backend.integrations import stripe_gateway
 from backend.models import Booking, Session, User
+from backend.services.bookings import booking_cancel
+from backend.services.payments import payment_confirm_from_client, payment_create_intent
+
+DEMO_CARD = "pm_card_visa"
+PAID_STATUSES = {"paid", "refunded"}
 
 CREATORS = [
     ("alice_coach", "Alice", "Moreau", "Career and leadership coach."),
@@ -92,12 +105,39 @@ class Command(BaseCommand):
             help="Set the passwords of existing demo accounts again (and print them).",
         )
 
-    @transaction.atomic
     def handle(self, *args, **options):
-        reset = options["reset_passwords"]
-        shared_password = os.environ.get("SEED_DEMO_PASSWORD", "").strip()
+        with transaction.atomic():
+            users, sessions, created_sessions, credentials, shared_password = (
+                self._seed_accounts_and_sessions(reset=options["reset_passwords"])
+            )
+        created_bookings, skipped = self._seed_bookings(users, sessions)
+
+        self.stdout.write(
+            f"Demo data: {created_sessions} session(s) and {created_bookings} booking(s) created "
+            f"({Session.objects.count()} sessions, {Booking.objects.count()} bookings in all)."
+        )
+        if skipped:
+            self.stdout.write(
+                f"Payments are not configured with a test-mode key: {skipped} paid demo "
+                "booking(s) skipped (`make run` starts a Stripe stand-in for them)."
+            )
+        self.stdout.write("Accounts (username / role / password):")
+        for username, role, password in credentials:
+            self.stdout.write(f"  {username:<15} {role:<8} {password}")
+        if shared_password:
+            self.stdout.write(f"Demo password (every demo account): {shared_password}")
+        else:
+            self.stdout.write(
+                "Passwords unchanged; `python manage.py seed_demo --reset-passwords` sets new ones."
+            )
+
+    def _seed_accounts_and_sessions(self, *, reset: bool):
+        chosen_password = os.environ.get("SEED_DEMO_PASSWORD", "").strip()
+        # One password for every demo account, so a client (Postman, API_EXAMPLES.md) needs one.
+        shared_password = chosen_password or secrets.token_urlsafe(12)
         admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip() or shared_password
         credentials: list[tuple[str, str, str]] = []
+        shared_password_used = False
 
         def ensure_user(username, first, last, *, role, password, bio="", staff=False):
             user, created = User.objects.get_or_create(
@@ -113,10 +153,11 @@ class Command(BaseCommand):
                 },
             )
             if created or reset:
-                chosen = password or secrets.token_urlsafe(12)
-                user.set_password(chosen)
+                nonlocal shared_password_used
+                shared_password_used |= password == shared_password
+                user.set_password(password)
                 user.save(update_fields=["password"])
-                credentials.append((username, role if not staff else "admin", chosen))
+                credentials.append((username, role if not staff else "admin", password))
             else:
                 credentials.append((username, role if not staff else "admin", "(unchanged)"))
             return user
@@ -171,30 +212,57 @@ class Command(BaseCommand):
             )
             created_sessions += created
             sessions[title] = session
-
-        created_bookings = 0
-        for user_index, title, seats, status, payment_status in BOOKINGS:
-            session = sessions[title]
-            now = timezone.now()
-            _, created = Booking.objects.get_or_create(
-                user=users[user_index],
-                session=session,
-                defaults={
-                    "seats": seats,
-                    "status": status,
-                    "payment_status": payment_status,
-                    "amount": session.price * seats,
-                    "currency": session.currency,
-                    "confirmed_at": now if status == "confirmed" else None,
-                    "cancelled_at": now if status == "cancelled" else None,
-                },
-            )
-            created_bookings += created
-
-        self.stdout.write(
-            f"Demo data: {created_sessions} session(s) and {created_bookings} booking(s) created "
-            f"({Session.objects.count()} sessions, {Booking.objects.count()} bookings in all)."
+        return (
+            users,
+            sessions,
+            created_sessions,
+            credentials,
+            shared_password if shared_password_used else "",
         )
-        self.stdout.write("Accounts (username / role / password):")
-        for username, role, password in credentials:
-            self.stdout.write(f"  {username:<15} {role:<8} {password}")
+
+    def _seed_bookings(self, users: list[User], sessions: dict[str, Session]) -> tuple[int, int]:
+        """Returns (bookings created, paid bookings skipped for want of a test-mode key)."""
+        can_pay = stripe_gateway.is_configured() and stripe_gateway.is_test_mode()
+        created_bookings = skipped = 0
+        for user_index, title, seats, status, payment_status in BOOKINGS:
+            user, session = users[user_index], sessions[title]
+            if Booking.objects.filter(user=user, session=session).exists():
+                continue
+            if payment_status in PAID_STATUSES and not can_pay:
+                skipped += 1
+                continue
+            paid = payment_status in PAID_STATUSES
+            now = timezone.now()
+            # Created directly, not through booking_create: demo data has bookings of sessions
+            # that already took place. Paid ones start as a fresh unpaid hold and are paid below.
+            booking = Booking.objects.create(
+                user=user,
+                session=session,
+                seats=seats,
+                status="pending" if paid else status,
+                payment_status="unpaid" if paid else payment_status,
+                amount=session.price * seats,
+                currency=session.currency,
+                confirmed_at=now if status == "confirmed" and not paid else None,
+                cancelled_at=now if status == "cancelled" and not paid else None,
+            )
+            if paid:
+                self._pay(booking, refund=payment_status == "refunded")
+            created_bookings += 1
+        return created_bookings, skipped
+
+    @staticmethod
+    def _pay(booking: Booking, *, refund: bool) -> None:
+        """Pays the booking the way a customer does (intent, test card, confirm); refunds it by
+        its creator's cancellation when the demo wants a refunded one. Demo e-mails (to
+        example.com addresses) are not sent."""
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            intent = payment_create_intent(user=booking.user, booking_id=booking.pk)
+            stripe_gateway.confirm_payment_intent_with_test_card(
+                intent.payment_intent_id, payment_method=DEMO_CARD
+            )
+            payment_confirm_from_client(
+                user=booking.user, payment_intent_id=intent.payment_intent_id
+            )
+            if refund:
+                booking_cancel(booking_id=booking.pk, actor=booking.session.creator)
