@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format migrate seed check
+.PHONY: install run test test-fast lint format migrate seed check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# The fast tier for the edit-test loop: everything but the live-server (e2e) and slow tests.
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not slow"
+
+# Style, then the layer contracts (pyproject.toml [tool.importlinter]), then types ([tool.mypy];
+# the django-stubs plugin loads core.settings, hence the development defaults).
+lint: export DJANGO_DEBUG ?= true
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -16,7 +16,8 @@ from backend.models import User
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    def get_user(self, validated_token) -> User:
+    # simplejwt annotates its get_user with an unbound TypeVar, which no subclass can match.
+    def get_user(self, validated_token) -> User:  # type: ignore[override]
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as error:

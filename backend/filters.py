@@ -32,6 +32,7 @@ class AwareDateTimeField(forms.DateTimeField):
     def to_python(self, value):
         if value in self.empty_values:
             return None
+        parsed: datetime | None
         if isinstance(value, datetime):
             parsed = value
         else:
@@ -146,7 +147,7 @@ class SessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Session
-        fields = []
+        fields: list[str] = []
 
     @classmethod
     def not_started(cls, queryset):
@@ -207,7 +208,7 @@ class MySessionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Session
-        fields = []
+        fields: list[str] = []
 
 
 class BookingFilter(django_filters.FilterSet):
@@ -228,4 +229,4 @@ class BookingFilter(django_filters.FilterSet):
 
     class Meta:
         model = Booking
-        fields = []
+        fields: list[str] = []

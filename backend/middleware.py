@@ -4,8 +4,10 @@ import time
 import uuid
 
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
+from backend.errors import ErrorCode, error_body
+from backend.exceptions import django_refusal
 from backend.logs import request_id_var, user_id_var
 
 logger = logging.getLogger(__name__)
@@ -72,21 +74,28 @@ class ApiErrorMiddleware:
             response["Content-Type"] = "application/json"
         return response
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         if not request.path.startswith("/api/"):
             return None
+        refusal = django_refusal(exception)
+        if refusal is not None:
+            # Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields,
+            # a bad Host) are the client's fault: a 4xx, never the catch-all 500 below.
+            status_code, body = refusal
+            logger.warning("request refused on %s: %s", request.path, type(exception).__name__)
+            return JsonResponse(body, status=status_code)
         if isinstance(exception, OperationalError | InterfaceError):
             logger.warning("database unavailable on %s", request.path)
             response = JsonResponse(
-                {
-                    "detail": "The database is temporarily unavailable; please retry.",
-                    "code": "database_unavailable",
-                },
+                error_body(
+                    ErrorCode.DATABASE_UNAVAILABLE,
+                    "The database is temporarily unavailable; please retry.",
+                ),
                 status=503,
             )
             response["Retry-After"] = "1"
             return response
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(
-            {"detail": "Internal server error.", "code": "server_error"}, status=500
+            error_body(ErrorCode.SERVER_ERROR, "Internal server error."), status=500
         )

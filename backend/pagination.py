@@ -1,3 +1,5 @@
+from typing import Any, TypeGuard
+
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet, Subquery
 from rest_framework.pagination import PageNumberPagination
@@ -36,10 +38,11 @@ class DeepPagePaginator(DjangoPaginator):
             rows = rows.filter(pk__in=Subquery(page_ids))
         else:
             rows = rows[bottom:top]
-        return self._get_page(rows, number, self)
+        # Django's own hook for building the Page (django-stubs does not declare it).
+        return self._get_page(rows, number, self)  # type: ignore[attr-defined]
 
     @staticmethod
-    def _can_defer(rows) -> bool:
+    def _can_defer(rows: object) -> TypeGuard[QuerySet[Any]]:
         if not isinstance(rows, QuerySet):
             return False
         query = rows.query

@@ -1,8 +1,10 @@
 """Swagger generation: every operation documents the error responses it can really give.
 
-CONTRACT.md fixes one error shape for the whole API, so instead of repeating it on each view
-this inspector adds it to every operation, by method. Views still declare their success
-responses (and any special error) with `swagger_auto_schema`.
+Per operation and status, the error body schema (`code`, `detail`, and `errors` on validation
+failures) with `code` an enum of the codes that operation can answer (backend/error_docs.py
+derives them from the handler's code), each listed with its meaning in the description.
+Views still declare their success responses (and may word an error's description) with
+`swagger_auto_schema`; a declared error response with a schema of its own (health's 503) is kept.
 """
 
 import django_filters
@@ -11,38 +13,61 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_yasg import openapi
 from drf_yasg.inspectors import FieldInspector, SwaggerAutoSchema
 
+from backend.error_docs import operation_codes
+from backend.errors import ErrorCode
 from backend.filters import BOOLEAN_CHOICES, AwareDateTimeFilter
 
-ERROR_SCHEMA = openapi.Schema(
-    title="Error",
-    type=openapi.TYPE_OBJECT,
-    description=(
-        "`{detail, code}` (both strings), or for validation errors `{field: [message, ...]}` "
-        "(non-field errors under `non_field_errors`). A field may itself be named `code`, so "
-        "`code` is not typed here."
-    ),
-    properties={"detail": openapi.Schema(type=openapi.TYPE_STRING)},
-    additional_properties=True,
-)
-
 ERROR_DESCRIPTIONS = {
-    "400": "Invalid input.",
-    "401": "Missing, invalid, expired or revoked access token.",
-    "403": "Authenticated, but not allowed to do this.",
-    "404": "Unknown, or not yours to see.",
-    "409": "State conflict: sold out, already booked, not cancellable, ...",
-    "413": "The upload is larger than the limit.",
-    "429": "Too many requests; retry after the time in the Retry-After header.",
-    "502": "An external service (Stripe, an OAuth provider, storage) failed or timed out.",
-    "503": (
-        "Temporarily unavailable (database busy or restarting: retry after Retry-After), "
-        "or an optional integration is not configured."
-    ),
+    400: "Invalid input.",
+    401: "Missing, invalid, expired or revoked access token.",
+    403: "Authenticated, but not allowed to do this.",
+    404: "Unknown, or not yours to see.",
+    409: "State conflict.",
+    413: "The request body is larger than the limit.",
+    415: "The Content-Type is not one this operation reads.",
+    429: "Too many requests; retry after the time in the Retry-After header.",
+    502: "An external service (Stripe, an OAuth provider) failed or timed out.",
+    503: "Temporarily unavailable (retry after Retry-After), or an integration is not configured.",
 }
 
-ALWAYS = ("400", "401", "403", "404", "429", "503")
-WRITES = ("409", "502")
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+def error_schema(codes: list[ErrorCode] | None) -> openapi.Schema:
+    """The error body; `code` an enum of `codes` (None: not known, any registered code)."""
+    enum = [code.value for code in codes] if codes is not None else None
+    properties = {
+        "code": openapi.Schema(type=openapi.TYPE_STRING, enum=enum),
+        "detail": openapi.Schema(type=openapi.TYPE_STRING, description="A sentence for people."),
+    }
+    if codes is None or ErrorCode.INVALID in codes:
+        properties["errors"] = openapi.Schema(
+            type=openapi.TYPE_OBJECT,
+            description=(
+                "With `invalid`: `{field: [message, ...]}`; errors of the whole body under "
+                "`non_field_errors`, of nested fields nested the same way."
+            ),
+            additional_properties=True,
+        )
+    return openapi.Schema(
+        title="Error",
+        type=openapi.TYPE_OBJECT,
+        properties=properties,
+        required=["code", "detail"],
+    )
+
+
+def error_description(lead: str, codes: list[ErrorCode]) -> str:
+    lines = [f"- `{code.value}`: {code.meaning}" for code in codes]
+    return "\n".join([lead, "", *lines])
+
+
+def is_error_response(response: object) -> bool:
+    """A response a view declared as a plain description or the old `{detail, code}` schema,
+    as opposed to one with a body of its own (health's `{status, database}`)."""
+    schema = getattr(response, "schema", None)
+    if schema is None:
+        return True
+    properties = getattr(schema, "properties", None) or {}
+    return not properties or set(properties) <= {"code", "detail", "errors"}
 
 
 def filter_parameter(name: str, query_filter: django_filters.Filter) -> openapi.Parameter:
@@ -97,14 +122,6 @@ class ApiAutoSchema(SwaggerAutoSchema):
             return filterset_parameters(filterset_class) if self.should_filter() else []
         return super().get_filter_parameters()
 
-    def error_codes(self) -> list[str]:
-        codes = list(ALWAYS)
-        if self.method.upper() in WRITE_METHODS:
-            codes += WRITES
-        if any("multipart" in media_type for media_type in self.get_consumes()):
-            codes.append("413")
-        return codes
-
     def get_produces(self):
         # Errors are JSON on every endpoint, including the ones whose success is not
         # (the .ics calendar).
@@ -113,11 +130,37 @@ class ApiAutoSchema(SwaggerAutoSchema):
             produces.append("application/json")
         return produces
 
-    def get_response_serializers(self):
-        responses = super().get_response_serializers()
-        for code in self.error_codes():
-            responses.setdefault(code, openapi.Response(ERROR_DESCRIPTIONS[code], ERROR_SCHEMA))
-        return responses
+    def handler(self):
+        action = getattr(self.view, "action", None)
+        return getattr(self.view, action or self.method.lower(), None)
+
+    def get_operation(self, operation_keys=None):
+        operation = super().get_operation(operation_keys)
+        parameters = operation.get("parameters") or []
+        by_status = operation_codes(
+            view=self.view,
+            handler=self.handler(),
+            method=self.method,
+            path_parameters="{" in self.path,
+            query_parameters=[p["name"] for p in parameters if p.get("in") == "query"],
+            has_body=any(p.get("in") in ("body", "formData") for p in parameters),
+        )
+        responses = operation["responses"]
+        for status, codes in by_status.items():
+            declared = responses.get(str(status))
+            if declared is not None and not is_error_response(declared):
+                continue
+            lead = getattr(declared, "description", None)
+            if not lead or lead == "Error":  # a view's generic wording: say what the status means
+                lead = ERROR_DESCRIPTIONS.get(status, "Error.")
+            responses[str(status)] = openapi.Response(
+                error_description(lead, codes), error_schema(codes)
+            )
+        for status, declared in list(responses.items()):
+            # An error a view declared that no code was found for: the body shape, still.
+            if status >= "400" and int(status) not in by_status and is_error_response(declared):
+                responses[status] = openapi.Response(declared.description, error_schema(None))
+        return operation
 
 
 class ReadOnlyFieldInspector(FieldInspector):

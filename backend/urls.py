@@ -8,6 +8,9 @@ from backend.views.catalog import SessionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# No `.json` format suffixes: actions do not take a `format` argument (they were a 500), and
+# JSON is the only format. `me.json` falls through to the JSON 404 below.
+router.include_format_suffixes = False
 router.register("users", users.UserViewSet, basename="users")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")

@@ -5,13 +5,19 @@ One file. Everything that differs between machines is read from the environment 
 missing or example secret refuses to start instead of running insecurely.
 """
 
+import ipaddress
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from corsheaders.defaults import default_headers as cors_default_headers
+from django.core.checks.security.base import (
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -60,6 +66,17 @@ if SECRET_KEY in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"
         )
     # Only reachable with DEBUG on: production refuses to start above.
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-4d8f"  # noqa: S105
+elif not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+):
+    # Django's own `check --deploy` criteria (security.W009), enforced at start-up: a short or
+    # repetitive key signs JWTs and sessions that can be forged by guessing it.
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY is too weak: use at least {SECRET_KEY_MIN_LENGTH} characters with "
+        f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 if DEBUG and not ALLOWED_HOSTS:
@@ -222,6 +239,10 @@ STORAGES = {
 }
 
 UPLOAD_MAX_MB = env_int("UPLOAD_MAX_MB", 5)
+# Image decodes at once per process (each up to 32 MB of pixels, backend/services/files.py), and
+# how long an upload waits for its turn before a 503.
+UPLOAD_DECODE_CONCURRENCY = env_int("UPLOAD_DECODE_CONCURRENCY", 1)
+UPLOAD_DECODE_WAIT_SECONDS = env_int("UPLOAD_DECODE_WAIT_SECONDS", 20)
 # Django itself refuses request bodies far beyond the upload limit (multipart overhead allowed).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -233,11 +254,72 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "sm",
+            # One Redis may serve several deployments (or test runs): each its own prefix.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX") or "sm",
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background work (Celery; see core/celery.py and backend/tasks/) --------------------------
+# A broker (Redis in production) when CELERY_BROKER_URL or REDIS_URL is set. Without one, tasks
+# run inline: in this process, right after the transaction that asked for them commits, through
+# the same outbox rows; periodic jobs then run in `manage.py runserver`'s scheduler thread
+# (backend/tasks/scheduler.py) or from cron with `manage.py run_periodic_tasks`.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+TASKS_INLINE = env_bool("TASKS_INLINE", default=not CELERY_BROKER_URL)
+if TASKS_INLINE or not CELERY_BROKER_URL:
+    # Nothing is ever published in inline mode; an in-memory broker keeps Celery from
+    # reaching for a default AMQP server on localhost.
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ACKS_LATE = True
+# A worker process killed mid-task (OOM, SIGKILL) gives its message back to the queue.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Mail never slows payments: each has its own queue (and can have its own workers).
+CELERY_TASK_ROUTES = {
+    "notifications.*": {"queue": "mail"},
+    "payments.*": {"queue": "payments"},
+}
+# The request path publishes once and never waits for a broker that is down: the outbox row
+# stays pending and the sweep publishes it later.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # An unacknowledged message (its worker died) is delivered again after this many seconds.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME") or str(
+    Path(tempfile.gettempdir()) / "sessions-marketplace-celerybeat-schedule"
+)
+# The outbox (backend/services/outbox.py): how long a worker owns a message it started, how
+# long a published message may wait before the sweep publishes it again, and the backoff of
+# failed attempts (base * 2**(attempt-1), capped).
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300)
+OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 600)
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 10)
+OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 600)
+OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 30)
+# A Stripe, S3 or OAuth call while the DB connection holds row locks (backend/integrations/
+# lock_guard.py): "raise" (development, tests) or "log" (production).
+INTEGRATION_LOCK_GUARD = env_str("INTEGRATION_LOCK_GUARD") or ("raise" if DEBUG else "log")
+# Stored files no avatar or session image uses any more are deleted after this long.
+ORPHAN_FILE_GRACE_MINUTES = env_int("ORPHAN_FILE_GRACE_MINUTES", 60)
+# Peers whose X-Forwarded-For names the client (CIDRs, comma-separated): the proxy in front of
+# gunicorn. Anyone else's header is their own claim and ignored. Default: the same host.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES") or ["127.0.0.1/32", "::1/128"]
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address") from error
 
 # --- REST framework, JWT, docs --------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -249,11 +331,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "backend.pagination.StandardPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's parsers, with deeply nested JSON a 400 instead of a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "backend.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["backend.renderers.ORJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Atomic counters in the shared cache, per client address (backend/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "backend.throttling.AnonRateThrottle",
+        "backend.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
@@ -262,7 +351,8 @@ REST_FRAMEWORK = {
         "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
         "privacy_export": env_str("THROTTLE_EXPORT_RATE") or "10/hour",
     },
-    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only.
+    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only. The
+    # header is believed only from TRUSTED_PROXIES (below).
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "backend.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -345,14 +435,24 @@ BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)
 CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
 
 # --- Email ----------------------------------------------------------------------------------
-# EMAIL_URL: console:// (default), locmem://, or smtp://user:pass@host:port (smtp+tls:// for
-# STARTTLS, smtp+ssl:// for implicit TLS).
+# EMAIL_URL: console:// (default), locmem://, file:///dir, or smtp://user:pass@host:port
+# (smtp+tls:// for STARTTLS, smtp+ssl:// for implicit TLS).
 EMAIL_URL = env_str("EMAIL_URL") or "console://"
 _email = urlsplit(EMAIL_URL)
 if _email.scheme == "console":
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # In production the console is the log stream: there a message is only counted (recipients,
+    # subject), never printed with names and addresses; check --deploy warns (backend.W002).
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG
+        else "backend.mail.RedactedConsoleBackend"
+    )
 elif _email.scheme == "locmem":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+elif _email.scheme == "file":
+    # file:///path/to/dir: one file per message in that folder (a mail sink for tests).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = unquote(_email.path)
 elif _email.scheme in {"smtp", "smtp+tls", "smtp+ssl"}:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = _email.hostname or "localhost"

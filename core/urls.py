@@ -43,5 +43,7 @@ if settings.DEBUG and not settings.AWS_STORAGE_BUCKET_NAME:
         re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     ]
 
+handler400 = "backend.views.errors.bad_request"
+handler403 = "backend.views.errors.forbidden"
 handler404 = "backend.views.errors.not_found"
 handler500 = "backend.views.errors.server_error"

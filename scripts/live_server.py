@@ -18,9 +18,13 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+if TYPE_CHECKING:
+    from backend.tests.fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "demo-" + secrets.token_urlsafe(12)
@@ -199,7 +203,7 @@ def printed_demo_password(seed_output: str) -> str:
 
 
 @contextlib.contextmanager
-def seeded_server_with_fake_stripe(**kwargs) -> Iterator[tuple[LiveServer, str, object]]:
+def seeded_server_with_fake_stripe(**kwargs) -> Iterator[tuple[LiveServer, str, "FakeStripe"]]:
     """What `make run` gives: payments on the Stripe stand-in (signed webhooks to the server),
     demo data seeded through it, and the password seed_demo printed (none is chosen).
     Yields (server, password, stand-in)."""

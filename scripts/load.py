@@ -4,9 +4,8 @@ import http.client
 import json
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from scripts.live_server import ROOT
@@ -15,7 +14,7 @@ from scripts.live_server import ROOT
 @dataclass
 class Result:
     status: int  # 0: the connection failed (no HTTP answer at all)
-    body: dict | list | None
+    body: Any  # the decoded JSON (usually a dict), None for a body that is not JSON
     content_type: str
     headers: dict[str, str]
 
@@ -30,6 +29,8 @@ def request(
     timeout: float = 30.0,
 ) -> Result:
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     headers = {"Content-Type": "application/json"}
     if token:
@@ -47,21 +48,6 @@ def request(
         return Result(0, None, "", {})
     finally:
         connection.close()
-
-
-def run_concurrently(jobs: list, *, max_workers: int | None = None) -> list[Result]:
-    """Runs the callables on `max_workers` threads (default: one each) and returns their
-    results. With one thread per job they start at the same moment, behind a barrier."""
-    workers = max_workers or len(jobs)
-    barrier = threading.Barrier(len(jobs)) if workers >= len(jobs) else None
-
-    def start(job):
-        if barrier is not None:
-            barrier.wait()
-        return job()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(start, jobs))
 
 
 SETUP_CODE = """

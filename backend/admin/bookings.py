@@ -49,6 +49,8 @@ def act_on_each_booking(
         except DomainError as error:
             modeladmin.message_user(request, f"{label}: {refused}: {error.message}", messages.ERROR)
             continue
+        # A refund is a background task: by now it may have run (inline) or be queued.
+        result.refresh_from_db()
         payment = result.get_payment_status_display().lower()
         if (
             result.status == Booking.Status.CANCELLED
@@ -57,7 +59,7 @@ def act_on_each_booking(
             # The money is not back yet: Stripe's refund is pending (its webhook settles it)
             # or failed. Staff must see that, not a success.
             refund = result.payments.filter(kind=Payment.Kind.REFUND).order_by("-id").first()
-            state = f"the refund at Stripe is {refund.status}" if refund else "no refund yet"
+            state = f"the refund at Stripe is {refund.status}" if refund else "refund queued"
             modeladmin.message_user(
                 request, f"{label}: {done}, payment still paid: {state}.", messages.WARNING
             )

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from backend.admin.common import ViewOnlyAdmin
-from backend.models import StoredFile, StripeEvent
+from backend.models import OutboxMessage, StoredFile, StripeEvent
 
 
 @admin.register(StripeEvent)
@@ -24,3 +24,13 @@ class StoredFileAdmin(ViewOnlyAdmin):
     list_filter = ("purpose", "content_type", "created_at")
     search_fields = ("key", "owner__username")
     list_select_related = ("owner",)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ViewOnlyAdmin):
+    """Background work asked for and what became of it (backend/services/outbox.py). Rows change
+    only through the outbox: an edited row could send an e-mail or a refund twice."""
+
+    list_display = ("id", "task", "effect_key", "status", "attempts", "available_at", "done_at")
+    list_filter = ("status", "task")
+    search_fields = ("effect_key",)

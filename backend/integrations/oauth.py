@@ -36,6 +36,7 @@ from social_core.utils import normalize_user_names
 from social_django.utils import load_strategy
 
 from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,9 @@ def _translate(backend: BaseOAuth2, error: SocialAuthBaseException) -> Exception
     return ValidationFailed(f"{title} rejected the sign-in: {_reason(error)}", code="oauth")
 
 
-def _identity(backend: BaseOAuth2, provider: str, profile: dict[str, Any]) -> ProviderIdentity:
+def _identity(
+    backend: BaseOAuth2, provider: str, profile: dict[str, Any] | None
+) -> ProviderIdentity:
     if not isinstance(profile, dict):
         raise AuthResponseError(backend, code="malformed_response", stage="user_info")
     uid = backend.get_user_id_from_sources(profile, id_key=ID_KEYS[provider])
@@ -228,6 +231,7 @@ def identity_from_code(
     `redirect_uri` must be the one the frontend sent the user to the provider with, and
     `code_verifier` the PKCE verifier when the frontend used a code challenge.
     """
+    assert_no_row_locks("OAuth code exchange")
     backend = _backend(provider, redirect_uri=redirect_uri)
     backend.data = {"code": code}
     params = backend.auth_complete_params()
@@ -249,6 +253,7 @@ def identity_from_code(
 
 def identity_from_access_token(*, provider: str, access_token: str) -> ProviderIdentity:
     """Read the profile behind a provider access token, after checking it is ours."""
+    assert_no_row_locks("OAuth profile lookup")
     backend = _backend(provider)
     try:
         if provider == "google":

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from storages.backends.s3 import S3Storage
 
 from backend.exceptions import StorageUnavailable
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,10 @@ def save_object(*, key: str, content: bytes, content_type: str) -> str:
     The storage may pick another name if `key` exists (AWS_S3_FILE_OVERWRITE=False and
     FileSystemStorage never overwrite); callers use random keys, so it is the same in practice.
     """
+    assert_no_row_locks("storage save")
     file = ContentFile(content, name=key)
     # S3Storage sends this as the object's Content-Type (instead of guessing from the name).
-    file.content_type = content_type
+    file.content_type = content_type  # type: ignore[attr-defined]  # an attribute S3Storage reads
     try:
         return default_storage.save(key, file)
     except STORAGE_ERRORS as error:
@@ -72,6 +74,7 @@ def save_object(*, key: str, content: bytes, content_type: str) -> str:
 
 def delete_object(*, key: str) -> None:
     """Deletes the object; deleting a missing object is not an error (both backends)."""
+    assert_no_row_locks("storage delete")
     try:
         default_storage.delete(key)
     except STORAGE_ERRORS as error:

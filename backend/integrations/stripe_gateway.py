@@ -13,17 +13,21 @@ can point the real client at a stand-in on loopback.
 
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
 
+from backend.errors import ErrorCode
 from backend.exceptions import IntegrationNotConfigured, IntegrationUnavailable, ValidationFailed
+from backend.integrations.lock_guard import assert_no_row_locks
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NOT_CONFIGURED_MESSAGE = "payments are not configured"
 
@@ -55,30 +59,149 @@ class Refund:
     payment_intent: str | None
 
 
+class MalformedObject(ValidationFailed):
+    """A Stripe object without the fields, or with fields of the types, this module reads.
+
+    From a webhook it is the sender's fault (400 `invalid_event`, nothing stored); verify_webhook
+    parses the event's object before any service sees it. From an API answer it is Stripe's
+    (the calls below turn it into a 502).
+    """
+
+    default_code = ErrorCode.INVALID_EVENT
+
+
+def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise MalformedObject(f"The event's object needs `{key}` as a non-empty string.")
+    return value
+
+
+def _minor_units(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if value is None:
+        return 0
+    # bool is an int to Python, and 25.5 or "2500" are not amounts Stripe sends.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedObject(f"The event's object needs `{key}` as a non-negative integer.")
+    return value
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise MalformedObject(f"The event's object needs `{key}` as a boolean.")
+    return bool(value)
+
+
+def _metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    value = data.get("metadata")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or any(
+        isinstance(item, Mapping | list) for item in value.values()
+    ):
+        raise MalformedObject("The event's object needs `metadata` as an object of strings.")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _intent_id(data: Mapping[str, Any]) -> str | None:
+    value = data.get("payment_intent")
+    if isinstance(value, Mapping):  # expanded
+        return _text(value, "id", required=True)
+    return _text(data, "payment_intent")
+
+
 def intent_from_payload(data: Mapping[str, Any]) -> Intent:
-    """Reads a PaymentIntent from an API answer or a webhook event's `data.object`."""
+    """Reads a PaymentIntent from an API answer or a webhook event's `data.object`.
+
+    Raises MalformedObject when a field this project reads is missing or of the wrong type.
+    """
+    if not isinstance(data, Mapping):
+        raise MalformedObject("The event's object is not a PaymentIntent.")
+    payment_error = data.get("last_payment_error")
+    if payment_error is not None and not isinstance(payment_error, Mapping):
+        raise MalformedObject("The event's object has a malformed `last_payment_error`.")
     return Intent(
-        id=str(data["id"]),
-        status=str(data.get("status") or ""),
-        amount=int(data.get("amount") or 0),
-        currency=str(data.get("currency") or "").upper(),
-        client_secret=data.get("client_secret"),
-        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
-        has_payment_error=bool(data.get("last_payment_error")),
+        id=_text(data, "id", required=True) or "",
+        status=_text(data, "status") or "",
+        amount=_minor_units(data, "amount"),
+        currency=(_text(data, "currency") or "").upper(),
+        client_secret=_text(data, "client_secret"),
+        metadata=_metadata(data),
+        has_payment_error=bool(payment_error),
     )
 
 
 def refund_from_payload(data: Mapping[str, Any]) -> Refund:
-    payment_intent = data.get("payment_intent")
-    if isinstance(payment_intent, Mapping):  # expanded
-        payment_intent = payment_intent.get("id")
+    if not isinstance(data, Mapping):
+        raise MalformedObject("The event's object is not a Refund.")
     return Refund(
-        id=str(data["id"]),
-        status=str(data.get("status") or ""),
-        amount=int(data.get("amount") or 0),
-        currency=str(data.get("currency") or "").upper(),
-        payment_intent=payment_intent,
+        id=_text(data, "id", required=True) or "",
+        status=_text(data, "status") or "",
+        amount=_minor_units(data, "amount"),
+        currency=(_text(data, "currency") or "").upper(),
+        payment_intent=_intent_id(data),
     )
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The part of a Stripe Charge a `charge.refunded` event is read for."""
+
+    id: str
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int
+    currency: str
+    refunded: bool
+    metadata: dict[str, str] = field(default_factory=dict)
+    refunds: tuple[Refund, ...] = ()
+
+
+def charge_from_payload(data: Mapping[str, Any]) -> Charge:
+    if not isinstance(data, Mapping):
+        raise MalformedObject("The event's object is not a Charge.")
+    refund_list = data.get("refunds")
+    if refund_list is None:
+        refund_items: list[Any] = []
+    elif isinstance(refund_list, Mapping) and isinstance(refund_list.get("data") or [], list):
+        refund_items = refund_list.get("data") or []
+    else:
+        raise MalformedObject("The event's object needs `refunds` as a list object.")
+    return Charge(
+        id=_text(data, "id", required=True) or "",
+        payment_intent=_intent_id(data),
+        amount=_minor_units(data, "amount"),
+        amount_refunded=_minor_units(data, "amount_refunded"),
+        currency=(_text(data, "currency") or "").upper(),
+        refunded=_flag(data, "refunded"),
+        metadata=_metadata(data),
+        refunds=tuple(refund_from_payload(item) for item in refund_items),
+    )
+
+
+def check_event_object(event_type: str, data: Mapping[str, Any]) -> None:
+    """Parses the object of an event type the services read, so that none of them ever stores
+    (or half-applies) an event it could not read. Other types are not read, only acknowledged."""
+    if event_type.startswith("payment_intent."):
+        intent_from_payload(data)
+    elif event_type == "charge.refunded":
+        charge_from_payload(data)
+
+
+def _from_answer(parse: Callable[[Mapping[str, Any]], T], answer: Any, action: str) -> T:
+    """Parses an API answer; one Stripe should never send malformed is its failure (502)."""
+    try:
+        return parse(answer.to_dict())
+    except MalformedObject as error:
+        logger.error("stripe answered a malformed object to %s: %s", action, error.message)
+        raise IntegrationUnavailable(
+            "The payment provider sent an unusable answer; please try again in a moment.",
+            code="payment_provider_unavailable",
+        ) from error
 
 
 def is_configured() -> bool:
@@ -110,7 +233,9 @@ def _client_for(
 
 
 def get_client() -> stripe.StripeClient:
+    """The client for one call to Stripe; refuses while this connection holds row locks."""
     ensure_configured()
+    assert_no_row_locks("Stripe")
     return _client_for(
         settings.STRIPE_SECRET_KEY,
         settings.STRIPE_API_BASE.rstrip("/"),
@@ -161,7 +286,7 @@ def create_payment_intent(
         )
     except stripe.StripeError as error:
         raise _translate(error, "create a payment intent") from error
-    return intent_from_payload(intent.to_dict())
+    return _from_answer(intent_from_payload, intent, "read a payment intent")
 
 
 def retrieve_payment_intent(intent_id: str) -> Intent:
@@ -170,7 +295,7 @@ def retrieve_payment_intent(intent_id: str) -> Intent:
         intent = client.v1.payment_intents.retrieve(intent_id)
     except stripe.StripeError as error:
         raise _translate(error, "retrieve a payment intent") from error
-    return intent_from_payload(intent.to_dict())
+    return _from_answer(intent_from_payload, intent, "read a payment intent")
 
 
 def cancel_payment_intent(intent_id: str) -> Intent:
@@ -180,7 +305,7 @@ def cancel_payment_intent(intent_id: str) -> Intent:
         intent = client.v1.payment_intents.cancel(intent_id)
     except stripe.StripeError as error:
         raise _translate(error, "cancel a payment intent") from error
-    return intent_from_payload(intent.to_dict())
+    return _from_answer(intent_from_payload, intent, "read a payment intent")
 
 
 def is_test_mode() -> bool:
@@ -220,13 +345,34 @@ def create_refund(
         )
     except stripe.StripeError as error:
         raise _translate(error, "refund a payment") from error
-    return refund_from_payload(refund.to_dict())
+    return _from_answer(refund_from_payload, refund, "read a refund")
+
+
+# Stripe's library refuses a signed timestamp older than its tolerance but accepts one in the
+# future, which would keep a captured signature replayable for as long as its sender chose.
+# Clocks disagree by seconds, not minutes: the same 5 minutes ahead is plenty.
+WEBHOOK_FUTURE_TOLERANCE_SECONDS = 300
+
+
+def _signed_timestamp(signature: str) -> int | None:
+    """The `t=` of a Stripe-Signature header (`t=1700000000,v1=...`), parsed exactly as the
+    stripe library parses it (the first item named exactly `t`, no whitespace stripped), so the
+    timestamp checked here is the one its signature was verified with."""
+    for item in signature.split(","):
+        key, _, value = item.partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Checks the Stripe-Signature header against the raw body; returns the event as a dict.
 
-    A missing, wrong or stale (older than Stripe's 5-minute tolerance) signature is a 400.
+    A missing or wrong signature, or one signed more than 5 minutes ago or ahead of our clock,
+    is a 400.
     """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
@@ -240,9 +386,14 @@ def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         raise ValidationFailed("Invalid Stripe signature.", code="invalid_signature") from error
     except UnicodeDecodeError as error:
         raise ValidationFailed("The payload is not UTF-8.", code="invalid_payload") from error
+    # verify_header accepted it, so the header is a string with a signed `t=`.
+    signed_at = _signed_timestamp(signature or "")
+    if signed_at is None or signed_at > time.time() + WEBHOOK_FUTURE_TOLERANCE_SECONDS:
+        logger.warning("stripe webhook signed with a timestamp in the future: %s", signed_at)
+        raise ValidationFailed("Invalid Stripe signature.", code="invalid_signature")
     try:
         event = json.loads(payload)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise ValidationFailed("The payload is not JSON.", code="invalid_payload") from error
     if (
         not isinstance(event, dict)
@@ -252,4 +403,5 @@ def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         or not isinstance(event["data"].get("object"), dict)
     ):
         raise ValidationFailed("The payload is not a Stripe event.", code="invalid_payload")
+    check_event_object(event["type"], event["data"]["object"])
     return event

@@ -6,7 +6,10 @@ the row itself.
 """
 
 from datetime import UTC
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -16,7 +19,20 @@ from backend.models import Booking, BookingEvent, User
 from backend.models.catalog import session_end_time
 
 
-def _with_relations(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
+class ShownStatus(TypedDict):
+    # Any: django-stubs checks lookups on an annotation (shown_status__in=...) against this type.
+    shown_status: Any
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    ShownBooking = WithAnnotations[Booking, ShownStatus]
+else:
+    ShownBooking = Booking
+
+
+def _with_relations(queryset: QuerySet[Booking]) -> QuerySet[ShownBooking]:
     # Everything BookingSerializer reads: the session summary with its creator, and the user;
     # `status` as the reader must see it (a hold that ran out reads as expired).
     return queryset.select_related("session__creator", "user").annotate(shown_status=shown_status())
@@ -79,7 +95,7 @@ def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
 # Calendar clients update an event they already imported when SEQUENCE grows.
-ICAL_SEQUENCE = {
+ICAL_SEQUENCE: dict[str, int] = {
     Booking.Status.PENDING: 0,
     Booking.Status.CONFIRMED: 1,
     Booking.Status.CANCELLED: 2,
@@ -125,8 +141,11 @@ def booking_calendar(*, booking: Booking, now=None) -> bytes:
         event.add("location", location)
     event.add("description", "\n\n".join(description))
 
-    if creator.email:
-        organizer = vCalAddress(f"mailto:{creator.email}")
+    # The creator's name at the platform's address: the .ics is shared and forwarded, and a
+    # creator's own e-mail is private (CONTRACT.md shows it to nobody else).
+    platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    if platform_address:
+        organizer = vCalAddress(f"mailto:{platform_address}")
         organizer.params["cn"] = vText(creator.get_full_name() or creator.username)
         event.add("organizer", organizer)
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from backend.booking_rules import hold_cutoff, seat_holding_q
 from backend.models import Booking, Session, User
+from backend.models.catalog import SessionQuerySet
 
 # The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
 # index on exactly this expression (same text, same config): PostgreSQL only uses an expression
@@ -52,7 +53,8 @@ class SessionSearchVector(Func):
     def __init__(self):
         super().__init__(F("title"), F("description"), F("category"))
 
-    def as_sql(self, compiler, connection, **extra_context):
+    # Builds its own SQL from the template, so Func's function/template/arg_joiner do not apply.
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
         compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
         (title, p1), (description, p2), (category, p3) = compiled
         sql = SESSION_SEARCH_VECTOR_TEMPLATE.format(
@@ -114,7 +116,7 @@ def _viewer_sees_meeting_url(viewer) -> Expression:
     )
 
 
-def sessions_annotated(*, viewer=None, now=None) -> QuerySet[Session]:
+def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
     """All sessions with `seats_left` and `viewer_sees_meeting_url` (and alias `held_seats`)."""
     now = now or timezone.now()
     return (
@@ -186,7 +188,7 @@ def _search_postgres(queryset: QuerySet[Session], term: str) -> QuerySet[Session
 
 def _search_simple(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
     words = term.split()[:MAX_SEARCH_WORDS]
-    rank = Value(0, output_field=IntegerField())
+    rank: Expression = Value(0, output_field=IntegerField())
     for word in words:
         queryset = queryset.filter(
             Q(title__icontains=word)

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import (
+    Aggregate,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -56,7 +57,7 @@ FILL_RATE_DECIMALS = 4
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus
 PUBLISHED = Session.Status.PUBLISHED
-MONEY = DecimalField(max_digits=12, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=12, decimal_places=2)
 ZERO = Decimal("0.00")
 
 
@@ -83,7 +84,9 @@ def money_by_currency(bookings: QuerySet, *, recent_since=None) -> tuple[list, l
     Returns `([{currency, amount}], [{currency, amount}])`, the second empty without a date.
     """
     paid = Q(payment_status=PaymentStatus.PAID)
-    annotations = {"total": Sum(booking_net_amount(), filter=paid, output_field=MONEY)}
+    annotations: dict[str, Aggregate] = {
+        "total": Sum(booking_net_amount(), filter=paid, output_field=MONEY)
+    }
     if recent_since is not None:
         paid_at = Coalesce("confirmed_at", "created_at")
         recent = Q(paid_at__gte=recent_since)

@@ -10,7 +10,7 @@ object it received with new notes.
 """
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -21,7 +21,8 @@ from backend.serializers.common import SessionSummarySerializer, UserRefSerializ
 
 # Primary keys are PostgreSQL bigints: a larger number is a 400 here, not a DataError later.
 MAX_ID = 2**63 - 1
-NOTES_MAX_LENGTH = Booking._meta.get_field("notes").max_length
+# The model field sets a max_length, so it is never None.
+NOTES_MAX_LENGTH = cast(int, Booking._meta.get_field("notes").max_length)
 
 
 class ShownStatusField(serializers.ChoiceField):

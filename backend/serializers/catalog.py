@@ -2,19 +2,48 @@
 
 from datetime import UTC, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
+from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.models import Booking, Session
-from backend.money import SUPPORTED_CURRENCIES, is_whole_in
+from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
     UserRefSerializer,
     UserSummarySerializer,
     absolute_url,
     page_of,
 )
+
+
+class CatalogAnnotations(TypedDict):
+    """What the catalog selectors (backend/selectors/catalog.py) annotate on every session."""
+
+    seats_left: int
+    viewer_sees_meeting_url: bool
+
+
+class MySessionAnnotations(CatalogAnnotations):
+    """What `my_sessions` adds for the creator."""
+
+    seats_taken: int
+    bookings_pending: int
+    bookings_confirmed: int
+    bookings_cancelled: int
+    bookings_expired: int
+
+
+# For mypy, a session row with those annotations; at run time (drf-yasg reads the hints) a Session.
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    CatalogSession = WithAnnotations[Session, CatalogAnnotations]
+    MySession = WithAnnotations[Session, MySessionAnnotations]
+else:
+    CatalogSession = MySession = Session
 
 # Far enough for any real planning, near enough that end_time never overflows.
 MAX_DAYS_AHEAD = 5 * 365
@@ -100,7 +129,7 @@ class SessionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, session: Session) -> dict:
+    def to_representation(self, session: CatalogSession) -> dict:
         creator = session.creator
         return {
             "id": session.id,
@@ -131,7 +160,7 @@ class SessionSerializer(serializers.ModelSerializer):
         }
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
-    def get_meeting_url(self, session: Session) -> str | None:
+    def get_meeting_url(self, session: CatalogSession) -> str | None:
         """Null unless the viewer is the creator or holds a confirmed booking (and it is set)."""
         if session.viewer_sees_meeting_url and session.meeting_url:
             return session.meeting_url
@@ -164,7 +193,10 @@ class MySessionSerializer(SessionSerializer):
         fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts"]
         read_only_fields = fields
 
-    def to_representation(self, session: Session) -> dict:
+    # Narrower than the parent's on purpose: my_sessions rows carry the counts as well.
+    def to_representation(  # type: ignore[override]
+        self, session: MySession
+    ) -> dict:
         return {
             **super().to_representation(session),
             "seats_taken": session.seats_taken,
@@ -273,6 +305,12 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             errors["price"] = [f"{currency} prices must be whole numbers."]
         if errors:
             raise serializers.ValidationError(errors)
+        if price is not None:
+            # A price no booking could ever pay: under Stripe's minimum charge, or a largest
+            # booking (MAX_SEATS_PER_BOOKING seats) over its maximum amount. Its own code.
+            problem = price_problem(price=price, currency=currency, max_seats=MAX_SEATS_PER_BOOKING)
+            if problem is not None:
+                raise problem
         if self.instance is None:
             attrs.setdefault("currency", "USD")
         return attrs

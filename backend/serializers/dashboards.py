@@ -1,12 +1,30 @@
 """Output shapes of the dashboards (CONTRACT.md, "Dashboards"). Read-only; fed by
 backend.selectors.dashboards. Names are unique because drf-yasg names its schemas after them."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend.models import Booking, Session, User
 from backend.serializers.common import SessionSummarySerializer
 from backend.serializers.users import UserProfileSerializer
+
+
+class CreatorSessionAnnotations(TypedDict):
+    """What the creator dashboard (backend/selectors/dashboards.py) annotates on its sessions."""
+
+    seats_taken: int
+    bookings_count: int
+
+
+# For mypy, a session row with those annotations; at run time (drf-yasg reads the hints) a Session.
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    CreatorDashboardSession = WithAnnotations[Session, CreatorSessionAnnotations]
+else:
+    CreatorDashboardSession = Session
 
 MONEY_HELP = (
     "Paid minus refunded, per currency: a paid booking counts its amount minus any succeeded "
@@ -142,7 +160,7 @@ class CreatorDashboardSessionSerializer(serializers.ModelSerializer):
     def get_currency(self, session: Session) -> str:
         return session.currency.upper()
 
-    def get_seats_left(self, session: Session) -> int:
+    def get_seats_left(self, session: CreatorDashboardSession) -> int:
         return max(session.capacity - session.seats_taken, 0)
 
 

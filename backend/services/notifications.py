@@ -1,10 +1,11 @@
-"""Booking emails, sent through Django's mail API after the booking's transaction commits.
+"""Booking emails, sent by a task (`notifications.send_email`) after the booking commits.
 
 Each `notify_*` function is called inside the service's transaction. It renders the message at
-once (the booking and its session are loaded and locked there) and hands the sending to
-`transaction.on_commit`, so nobody is told about a booking that was rolled back, and a mail
-server that is down or slow never breaks or undoes a booking: the failure is logged, the
-booking stands.
+once (the booking and its session are loaded and locked there) and writes it to the outbox in
+that transaction (backend/services/outbox.py), so nobody is told about a booking that was
+rolled back, and a mail server that is down or slow never slows, breaks or undoes a booking:
+the worker sends it, retrying with backoff while the server fails. One e-mail per booking and
+kind (the outbox's unique effect key `email:<kind>:booking:<id>`).
 
 Who hears what:
 - the user: booked (free sessions are confirmed at once, paid ones wait for payment),
@@ -18,13 +19,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
 from backend.models import Booking, User
+from backend.services.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
 SITE_NAME = "Sessions Marketplace"
+SEND_EMAIL_TASK = "notifications.send_email"
+# About half an hour of retries (10 s doubling, capped) before a message is given up.
+EMAIL_MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -57,20 +61,32 @@ def _summary(booking: Booking) -> str:
     )
 
 
-def _send(email: Email) -> None:
+def email_send(*, kind: str, booking_id: int, to: str, subject: str, body: str) -> None:
+    """The task's handler: one message through EMAIL_URL. Raises on failure, to be retried."""
     try:
-        send_mail(email.subject, email.body, None, [email.to], fail_silently=False)
+        send_mail(subject, body, None, [to], fail_silently=False)
     except Exception:
-        # Any backend error (SMTP down, refused recipient, timeout): log, never re-raise.
-        logger.exception(
-            "booking email %s for booking %s to %s failed", email.kind, email.booking_id, email.to
-        )
+        # Any backend error (SMTP down, refused recipient, timeout): logged here, retried by
+        # the outbox.
+        logger.exception("booking email %s for booking %s to %s failed", kind, booking_id, to)
+        raise
 
 
 def _queue(email: Email | None) -> None:
     if email is None:
         return
-    transaction.on_commit(lambda: _send(email))
+    outbox_enqueue(
+        task=SEND_EMAIL_TASK,
+        kwargs={
+            "kind": email.kind,
+            "booking_id": email.booking_id,
+            "to": email.to,
+            "subject": email.subject,
+            "body": email.body,
+        },
+        effect_key=f"email:{email.kind}:booking:{email.booking_id}",
+        max_attempts=EMAIL_MAX_ATTEMPTS,
+    )
 
 
 def _email(kind: str, booking: Booking, recipient: User, subject: str, body: str) -> Email | None:

@@ -31,7 +31,7 @@ from backend.services import notifications
 from backend.services.booking_changes import booking_transition
 from backend.services.locking import lock_booking
 from backend.services.payment_records import record_intent, record_payment, refunded_total
-from backend.services.refunds import apply_refund_state, refund_charge
+from backend.services.refunds import apply_refund_state, refund_charge_later
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment, actor: Use
         if intent.metadata.get("booking_id") == str(booking.pk):
             # Money taken for this booking at the wrong price: give it back rather than keep
             # it for a booking that stays unpaid.
-            refund_charge(booking=booking, charge=charge, actor=actor, reason="refunded_mismatch")
+            refund_charge_later(booking=booking, charge=charge, reason="refunded_mismatch")
             return "refunded_mismatch"
         return "mismatch"
     if booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
@@ -152,7 +152,7 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment, actor: Use
         status=Status.EXPIRED if booking.status == Status.PENDING else None,
         payment_status=PaymentStatus.PAID,
     )
-    refund_charge(booking=booking, charge=charge, actor=actor, reason="refunded_no_seats")
+    refund_charge_later(booking=booking, charge=charge, reason="refunded_no_seats")
     return "refunded_no_seats"
 
 

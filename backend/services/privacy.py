@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from social_django.models import Code, UserSocialAuth
@@ -35,11 +36,13 @@ from social_django.models import Code, UserSocialAuth
 from backend import booking_rules
 from backend.exceptions import BookingError, Conflict
 from backend.models import Booking, Session, StoredFile, User
+from backend.models.outbox import OutboxMessage
 from backend.services.booking_changes import booking_transition
 from backend.services.bookings import booking_cancel
 from backend.services.catalog import session_delete
 from backend.services.files import file_delete
 from backend.services.locking import lock_booking
+from backend.services.notifications import SEND_EMAIL_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +198,47 @@ def _rewrite_admin_log(*, user: User, old_values: list[str]) -> None:
         entry.save(update_fields=["object_repr", "change_message"])
 
 
+def _redacted_json(value: object, old_values: list[str]) -> object:
+    if isinstance(value, str):
+        return _redacted(value, old_values)
+    if isinstance(value, list):
+        return [_redacted_json(item, old_values) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted_json(item, old_values) for key, item in value.items()}
+    return value
+
+
+def _erase_from_outbox(*, old_email: str, old_values: list[str]) -> None:
+    """Queued tasks carry what they need: an e-mail its address, the name and the text. Every
+    message naming the user is rewritten; an e-mail to them not sent yet is dropped (failed):
+    the address is what they asked us to forget. The effect keys stay (idempotency)."""
+    if not old_values:
+        return
+    named = Q()
+    for value in old_values:
+        named |= Q(kwargs_text__icontains=value)
+    unsent = (
+        OutboxMessage.Status.PENDING,
+        OutboxMessage.Status.PUBLISHED,
+        OutboxMessage.Status.RUNNING,
+    )
+    messages = OutboxMessage.objects.annotate(kwargs_text=Cast("kwargs", TextField())).filter(named)
+    for message in messages.select_for_update(of=("self",)):
+        changed = ["kwargs"]
+        to = str(message.kwargs.get("to", "")) if isinstance(message.kwargs, dict) else ""
+        if (
+            message.task == SEND_EMAIL_TASK
+            and message.status in unsent
+            and old_email
+            and to.lower() == old_email.lower()
+        ):
+            message.status = OutboxMessage.Status.FAILED
+            message.last_error = "not sent: the recipient's account was deleted"
+            changed += ["status", "last_error"]
+        message.kwargs = _redacted_json(message.kwargs, old_values)
+        message.save(update_fields=changed)
+
+
 def _redacted(text: str, old_values: list[str]) -> str:
     for value in sorted(old_values, key=len, reverse=True):
         lowered = text.lower()
@@ -259,8 +303,10 @@ def user_delete(*, user: User) -> UserDeletion:
         _cancel_upcoming_bookings(user=locked, deletion=deletion)
         deletion.tokens_revoked = _revoke_tokens(locked)
         _erase_booking_notes(locked)
+        old_email = locked.email
         old_values = _anonymise(locked)
         _rewrite_admin_log(user=locked, old_values=old_values)
+        _erase_from_outbox(old_email=old_email, old_values=old_values)
     # The caller's object reflects the anonymised row (a view or the admin may show it).
     user.refresh_from_db()
     logger.info(

@@ -1,21 +1,32 @@
 """Refunds of paid bookings, and cancelling the open checkout of an unpaid one.
 
-Every Stripe call that moves money carries an idempotency key made from our own ids, so a retry
-after an ambiguous failure (a timeout after Stripe acted) returns the first result instead of
-refunding again. `payment_status` becomes `refunded` only once Stripe says the refund succeeded.
+A refund is never made inside the transaction that decides it (a cancellation, a late or
+mismatched payment): that transaction holds the booking's row lock, and Stripe may be slow or
+down. It writes an outbox row instead (`refund_charge_later`, effect key `refund:<intent id>`),
+so the cancellation answers at once, and the task `payments.refund_charge` calls Stripe with no
+lock held, retrying with backoff until Stripe answers, then records the refund under the lock.
+
+Every Stripe call that moves money carries an idempotency key made from our own ids
+(`sm-refund-<payment intent id>`), so a retry after an ambiguous failure (a timeout after Stripe
+acted, a worker killed mid-call) returns the first refund instead of refunding again.
+`payment_status` becomes `refunded` only once Stripe says the refund succeeded.
 """
 
 import logging
+from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 
 from backend import money
-from backend.exceptions import BookingError, DomainError
+from backend.exceptions import BookingError, DomainError, ValidationFailed
 from backend.integrations import stripe_gateway
 from backend.integrations.stripe_gateway import INTENT_FINAL_STATUSES
 from backend.models import Booking, Payment, User
 from backend.services.booking_changes import booking_transition
 from backend.services.locking import lock_booking
+from backend.services.outbox import PermanentTaskError, outbox_enqueue
 from backend.services.payment_records import (
     record_intent,
     record_payment,
@@ -35,7 +46,7 @@ def apply_refund_state(booking: Booking, *, actor: User | None, reason: str) -> 
     Caller holds lock_booking. Returns whether the booking changed (one audit event if so).
     """
     refunded = refunded_total(booking)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if refunded != booking.refunded_amount:
         changes["refunded_amount"] = refunded
     payment_status = None
@@ -53,42 +64,91 @@ def apply_refund_state(booking: Booking, *, actor: User | None, reason: str) -> 
     return True
 
 
-def refund_charge(
-    *, booking: Booking, charge: Payment, actor: User | None, reason: str = "refunded"
-) -> Payment:
-    """Refunds a charge in full; the booking is refunded once Stripe says it succeeded.
+REFUND_TASK = "payments.refund_charge"
 
-    The idempotency key is the charge's own id: however often this runs for one charge (a retry
-    after a timeout, a replayed event), Stripe creates one refund. Caller holds lock_booking.
+
+def refund_charge_later(*, booking: Booking, charge: Payment, reason: str = "refunded") -> None:
+    """Asks for the full refund of `charge` once the caller's transaction commits.
+
+    Caller holds lock_booking. One outbox row per charge: asking again (a replayed event, a
+    second cancellation path) is a no-op, and a refund that gave up is tried again.
     """
-    refund = stripe_gateway.create_refund(
-        payment_intent_id=charge.stripe_id,
-        metadata={"booking_id": str(booking.pk)},
-        idempotency_key=f"sm-refund-{charge.stripe_id}",
+    outbox_enqueue(
+        task=REFUND_TASK,
+        kwargs={"booking_id": booking.pk, "charge_id": charge.pk, "reason": reason},
+        effect_key=f"refund:{charge.stripe_id}{refund_attempt_suffix(charge)}",
+        retry_failed=True,
     )
-    refund_row = record_payment(
-        booking=booking,
-        kind=Kind.REFUND,
-        stripe_id=refund.id,
-        amount=money.from_minor_units(refund.amount, refund.currency or charge.currency),
-        currency=refund.currency or charge.currency,
-        status=refund.status,
-    )
-    if refund.status in ("failed", "canceled"):
-        logger.error("refund %s for booking %s is %s", refund.id, booking.pk, refund.status)
-    apply_refund_state(booking, actor=actor, reason=reason)
-    return refund_row
+
+
+def refund_attempt_suffix(charge: Payment) -> str:
+    """ "" for the first refund attempt of a charge, "-attempt-N" after N-1 failed ones.
+
+    A retry of the same attempt (a timeout, a killed worker, a redelivered task) keeps its keys
+    and gets Stripe's first answer back; only once Stripe has answered an attempt with a final
+    failed/canceled refund does the next attempt (the admin's "Refund") get new keys, so a
+    failure is not replayed forever and no two refunds are ever in flight for one charge.
+    """
+    failed = Payment.objects.filter(
+        booking_id=charge.booking_id, kind=Kind.REFUND, status__in=("failed", "canceled")
+    ).count()
+    return "" if failed == 0 else f"-attempt-{failed + 1}"
+
+
+def refund_idempotency_key(charge: Payment) -> str:
+    return f"sm-refund-{charge.stripe_id}{refund_attempt_suffix(charge)}"
+
+
+def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
+    """The refund task's handler: refund at Stripe (no lock held), then record it (locked).
+
+    Stripe down or slow (IntegrationUnavailable) raises, and the outbox retries with backoff;
+    Stripe refusing the refund (400) is permanent: logged, the row marked failed, and staff can
+    refund by hand. The booking's state changes through booking_transition with actor=None.
+    """
+    charge = Payment.objects.filter(pk=charge_id, booking_id=booking_id, kind=Kind.CHARGE).first()
+    if charge is None:
+        raise PermanentTaskError(f"charge {charge_id} of booking {booking_id} not found")
+    already = Payment.objects.filter(
+        booking_id=booking_id, kind=Kind.REFUND, status="succeeded"
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    if already >= charge.amount:
+        logger.info("booking %s: charge %s is refunded already", booking_id, charge.stripe_id)
+        return
+    try:
+        refund = stripe_gateway.create_refund(
+            payment_intent_id=charge.stripe_id,
+            metadata={"booking_id": str(booking_id)},
+            idempotency_key=refund_idempotency_key(charge),
+        )
+    except ValidationFailed as error:
+        logger.error("stripe refused to refund booking %s: %s", booking_id, error)
+        raise PermanentTaskError(f"Stripe refused the refund: {error}") from error
+    with transaction.atomic():
+        booking = lock_booking(booking_id=booking_id)
+        record_payment(
+            booking=booking,
+            kind=Kind.REFUND,
+            stripe_id=refund.id,
+            amount=money.from_minor_units(refund.amount, refund.currency or charge.currency),
+            currency=refund.currency or charge.currency,
+            status=refund.status,
+        )
+        if refund.status in ("failed", "canceled"):
+            logger.error("refund %s for booking %s is %s", refund.id, booking.pk, refund.status)
+        apply_refund_state(booking, actor=None, reason=reason)
 
 
 def refund_booking(*, booking: Booking, actor: User | None) -> None:
-    """Refunds a paid booking in full. Caller holds lock_booking.
+    """Queues the full refund of a paid booking (a cancellation). Caller holds lock_booking.
 
-    Stripe is called inside the caller's transaction: if Stripe fails (502) or refuses (400),
-    the cancellation rolls back and nothing changes, so a booking is never cancelled without
-    its refund.
+    The cancellation commits and answers at once; the refund follows (refund_charge_now).
+    A paid booking without a successful charge on record refuses the cancellation instead.
     """
     if booking.payment_status != PaymentStatus.PAID:
         return
+    # No keys, no refund ever: refuse the cancellation (503) rather than queue one forever.
+    stripe_gateway.ensure_configured()
     charge = succeeded_charge(booking)
     if charge is None:
         logger.error("booking %s is paid but has no successful charge on record", booking.pk)
@@ -96,11 +156,20 @@ def refund_booking(*, booking: Booking, actor: User | None) -> None:
             "No successful payment is on record for this booking; please contact support.",
             code="payment_record_missing",
         )
-    refund_charge(booking=booking, charge=charge, actor=actor)
+    refund_charge_later(booking=booking, charge=charge)
+
+
+CANCEL_INTENTS_TASK = "payments.cancel_open_intents"
 
 
 def cancel_open_intents_after_commit(*, booking_id: int) -> None:
-    transaction.on_commit(lambda: cancel_open_intents(booking_id=booking_id))
+    """Queues cancel_open_intents (a task, off the request) with the booking's cancellation."""
+    outbox_enqueue(
+        task=CANCEL_INTENTS_TASK,
+        kwargs={"booking_id": booking_id},
+        effect_key=f"cancel_intents:booking:{booking_id}",
+        max_attempts=1,
+    )
 
 
 def cancel_open_intents(*, booking_id: int) -> None:

@@ -92,7 +92,7 @@ def user_sign_in_with_identity(*, identity: ProviderIdentity, role: str | None =
     if not created:
         _user_refresh_from_identity(user=user, identity=identity)
     refresh = RefreshToken.for_user(user)
-    update_last_login(None, user)
+    update_last_login(User, user)
     logger.info("user %s signed in with %s (created=%s)", user.pk, identity.provider, created)
     return SignIn(
         user=user, created=created, access=str(refresh.access_token), refresh=str(refresh)
@@ -200,7 +200,8 @@ def _user_create_from_identity(*, identity: ProviderIdentity, role: str) -> tupl
 def _verified_refresh_token(raw_refresh: str) -> RefreshToken:
     """Signature, expiry, token type and blacklist, checked without any lock (fast path)."""
     try:
-        return RefreshToken(raw_refresh)
+        # simplejwt annotates `token` as a Token; it takes the encoded string.
+        return RefreshToken(raw_refresh)  # type: ignore[arg-type]
     except TokenError as error:
         raise InvalidToken(error.args[0]) from error
 

@@ -1,7 +1,7 @@
 """Helpers for the admin tests: a staff login, the session form as a browser posts it."""
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.messages import get_messages
 from django.http import HttpResponse
@@ -9,6 +9,12 @@ from django.test import Client
 from django.utils import timezone
 
 from backend.models import Session, User
+
+if TYPE_CHECKING:
+    # What the test client returns: an HttpResponse with wsgi_request, context, templates.
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
+else:
+    ClientResponse = HttpResponse
 
 SESSIONS_URL = "/admin/backend/session/"
 BOOKINGS_URL = "/admin/backend/booking/"
@@ -73,11 +79,11 @@ def change_url(base: str, pk: int) -> str:
     return f"{base}{pk}/change/"
 
 
-def message_texts(response: HttpResponse) -> list[str]:
+def message_texts(response: ClientResponse) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
-def form_errors(response: HttpResponse) -> dict[str, list[str]]:
+def form_errors(response: ClientResponse) -> dict[str, list[str]]:
     """The admin form's errors by field ("__all__" for the form's own) from a re-rendered page."""
     form = response.context["adminform"].form
     return {name: [str(e) for e in errors] for name, errors in form.errors.items()}

@@ -1,13 +1,14 @@
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
-from backend.models import Booking, Session, User
+from backend.models import Booking, Payment, Session, StoredFile, User
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
 
@@ -23,7 +24,7 @@ class CreatorFactory(UserFactory):
     role = User.Role.CREATOR
 
 
-class SessionFactory(factory.django.DjangoModelFactory):
+class SessionFactory(factory.django.DjangoModelFactory[Session]):
     class Meta:
         model = Session
 
@@ -41,7 +42,7 @@ class SessionFactory(factory.django.DjangoModelFactory):
     status = Session.Status.PUBLISHED
 
 
-class BookingFactory(factory.django.DjangoModelFactory):
+class BookingFactory(factory.django.DjangoModelFactory[Booking]):
     class Meta:
         model = Booking
 
@@ -52,3 +53,33 @@ class BookingFactory(factory.django.DjangoModelFactory):
     currency = factory.LazyAttribute(lambda o: o.session.currency)
     status = Booking.Status.CONFIRMED
     payment_status = Booking.PaymentStatus.NOT_REQUIRED
+
+
+class PaymentFactory(factory.django.DjangoModelFactory[Payment]):
+    """A succeeded charge for the whole booking; `kind=Payment.Kind.REFUND` for a refund."""
+
+    class Meta:
+        model = Payment
+
+    booking = factory.SubFactory(BookingFactory, payment_status=Booking.PaymentStatus.PAID)
+    kind = Payment.Kind.CHARGE
+    stripe_id = factory.LazyAttributeSequence(
+        lambda o, n: f"{'re' if o.kind == Payment.Kind.REFUND else 'pi'}_test_{n}"
+    )
+    amount = factory.LazyAttribute(lambda o: o.booking.amount)
+    # Lower case, as Stripe's own objects carry it.
+    currency = factory.LazyAttribute(lambda o: o.booking.currency.lower())
+    status = "succeeded"
+
+
+class StoredFileFactory(factory.django.DjangoModelFactory[StoredFile]):
+    """The row of an uploaded avatar; the object itself is not written to storage."""
+
+    class Meta:
+        model = StoredFile
+
+    owner = factory.SubFactory(UserFactory)
+    purpose = StoredFile.Purpose.AVATAR
+    key = factory.LazyFunction(lambda: f"avatars/{uuid.uuid4()}.webp")
+    size = 1
+    content_type = "image/webp"

@@ -5,7 +5,8 @@ the same requests, headers, form encoding, idempotency keys and error parsing as
 It implements only what the payment service uses: PaymentIntents (create, retrieve) and
 Refunds (create), with Stripe's idempotency semantics (same key + same path -> the first
 answer again). Tests drive the customer's side (`succeed`, `decline`, `cancel`), inject failures
-(`fail_next`, `delay_next`) and build signed webhook events (`signed_event`).
+(`fail_next`, `delay_next`, or an outage with `fail_until_cleared`) and build signed webhook
+events (`signed_event`).
 
 localstripe (requirements-dev) runs the happy path in test_payments_localstripe.py, but it
 ignores Idempotency-Key and cannot be told to fail or stall, which are the cases that matter
@@ -85,6 +86,7 @@ class FakeStripeState:
     idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)  # by path prefix
+    outages: dict[str, Failure] = field(default_factory=dict)  # every request, until cleared
     refund_status: str = "succeeded"
 
 
@@ -125,7 +127,7 @@ class FakeStripe:
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> "FakeStripe":
         self.thread.start()
@@ -160,6 +162,15 @@ class FakeStripe:
         with self.lock:
             queue = self.state.failures.setdefault(path_prefix, [])
             queue.extend(Failure(**failure) for _ in range(times))
+
+    def fail_until_cleared(self, path_prefix: str, **failure: Any) -> None:
+        """Every request under `path_prefix` fails (or stalls) until `clear_outages()`."""
+        with self.lock:
+            self.state.outages[path_prefix] = Failure(**failure)
+
+    def clear_outages(self) -> None:
+        with self.lock:
+            self.state.outages.clear()
 
     def delay_next(self, path_prefix: str, seconds: float, *, after_processing: bool) -> None:
         self.fail_next(path_prefix, status=0, delay=seconds, after_processing=after_processing)
@@ -294,6 +305,9 @@ class FakeStripe:
 
     def _take_failure(self, path: str) -> Failure | None:
         with self.lock:
+            for prefix, outage in self.state.outages.items():
+                if path.startswith(prefix):
+                    return outage
             for prefix, queue in self.state.failures.items():
                 if path.startswith(prefix) and queue:
                     return queue.pop(0)

@@ -1,9 +1,5 @@
 """Helpers shared by the payment tests (the Stripe stand-in itself is fake_stripe.py)."""
 
-from datetime import timedelta
-
-from django.utils import timezone
-
 from backend.models import Booking, Payment, StripeEvent
 from backend.services.bookings import booking_create
 from backend.services.payments import payment_confirm_from_client, payment_create_intent
@@ -25,13 +21,6 @@ def pay(fake, user, booking: Booking) -> tuple[Booking, str]:
     intent_id = start_payment(user, booking)
     fake.succeed(intent_id)
     return payment_confirm_from_client(user=user, payment_intent_id=intent_id), intent_id
-
-
-def age_booking(booking: Booking, minutes: int = 30) -> None:
-    """Moves the booking's creation back, past its hold."""
-    Booking.objects.filter(pk=booking.pk).update(
-        created_at=timezone.now() - timedelta(minutes=minutes)
-    )
 
 
 def deliver(client, payload: bytes, signature: str | None):

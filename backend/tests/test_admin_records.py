@@ -1,8 +1,10 @@
 """What the admin shows and refuses: read-only bookings, readable names, CSV exports, and no
 pages for models nobody uses."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib import admin
@@ -17,14 +19,20 @@ from backend.tests.admin_support import (
     change_url,
     log_in_staff,
 )
-from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.factories import (
+    BookingFactory,
+    CreatorFactory,
+    PaymentFactory,
+    SessionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
 WHEN = datetime(2026, 12, 8, 18, 0, tzinfo=UTC)
 
 
-def booking_row(booking: Booking) -> dict:
+def booking_row(booking: Booking) -> Mapping[str, Any]:
     return Booking.objects.values().get(pk=booking.pk)
 
 
@@ -33,7 +41,7 @@ def paid_booking(**fields) -> Booking:
     session = SessionFactory(
         title="Intro to machine learning", capacity=3, price=Decimal("20.00"), start_time=WHEN
     )
-    return BookingFactory(
+    return BookingFactory.create(
         user=dana,
         session=session,
         seats=2,
@@ -70,10 +78,7 @@ def test_a_paid_booking_cannot_move_to_another_user_or_session(client):
     log_in_staff(client)
     booking = paid_booking()
     other_user, other_session = UserFactory(), SessionFactory()
-    Payment.objects.create(
-        booking=booking, kind="charge", stripe_id="pi_1", amount="40.00", currency="USD",
-        status="succeeded",
-    )  # fmt: skip
+    PaymentFactory(booking=booking, stripe_id="pi_1", amount=Decimal("40.00"), currency="USD")
     before = booking_row(booking)
 
     page = client.get(change_url(BOOKINGS_URL, booking.pk))
@@ -203,14 +208,10 @@ def test_sessions_export_as_csv_with_formulas_defused(client):
 def test_payments_export_as_csv(client):
     log_in_staff(client)
     booking = paid_booking()
-    charge = Payment.objects.create(
-        booking=booking, kind="charge", stripe_id="pi_1", amount=Decimal("40.00"),
-        currency="USD", status="succeeded",
-    )  # fmt: skip
-    refund = Payment.objects.create(
-        booking=booking, kind="refund", stripe_id="re_1", amount=Decimal("40.00"),
-        currency="USD", status="pending",
-    )  # fmt: skip
+    charge = PaymentFactory(booking=booking, stripe_id="pi_1", currency="USD")
+    refund = PaymentFactory(
+        booking=booking, kind="refund", stripe_id="re_1", currency="USD", status="pending"
+    )
     Payment.objects.update(created_at=datetime(2026, 12, 2, 10, 0, 5, tzinfo=UTC))
 
     response = export(client, PAYMENTS_URL, [refund.pk, charge.pk])

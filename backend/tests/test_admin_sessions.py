@@ -1,8 +1,10 @@
 """The session admin validates like the API (SessionWriteSerializer) and saves through the
 catalog service, as a staff user in the Django test client."""
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -21,7 +23,7 @@ from backend.tests.factories import BookingFactory, CreatorFactory, SessionFacto
 pytestmark = pytest.mark.django_db
 
 
-def session_row(session: Session) -> dict:
+def session_row(session: Session) -> Mapping[str, Any]:
     return Session.objects.values().get(pk=session.pk)
 
 

@@ -28,6 +28,7 @@ def seeded_server(tmp_path):
         yield server
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 def test_every_curl_example_gives_its_documented_answer(seeded_server):
     result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
@@ -109,6 +110,7 @@ def test_documented_answers_match_strictly_except_where_marked(expected, actual,
     assert mismatches(expected, actual) == problems
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(
     shutil.which("newman") is None,
     reason="newman not installed (npm install -g newman; .ci/run does it)",

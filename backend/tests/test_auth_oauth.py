@@ -5,13 +5,13 @@ Nothing reaches the internet: an unstubbed URL is a ConnectionError, which the A
 """
 
 import json
-import threading
+from functools import partial
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -25,6 +25,7 @@ from backend.integrations.oauth import (
 from backend.models import User
 from backend.services import users as user_services
 from backend.tests.factories import UserFactory
+from backend.tests.support import run_concurrently, wait_after
 
 pytestmark = pytest.mark.django_db
 
@@ -195,7 +196,7 @@ def test_role_creator_is_ignored_for_an_existing_account(api_client, provider):
 def test_unknown_role_is_400_and_nothing_is_called(api_client, provider):
     response = google_code_login(api_client, role="admin")
     assert response.status_code == 400
-    assert "role" in response.json()
+    assert "role" in response.json()["errors"]
     assert len(provider.calls) == 0
     assert User.objects.count() == 0
 
@@ -430,7 +431,7 @@ def test_provider_garbage_response_is_502(api_client, provider):
 def test_bad_input_is_400_and_no_provider_is_called(api_client, provider, body, field):
     response = api_client.post(URL, body)
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert len(provider.calls) == 0
     assert User.objects.count() == 0
 
@@ -523,31 +524,14 @@ def test_two_accounts_with_the_verified_email_link_neither(api_client, provider)
 # --- Concurrent first sign-ins (PostgreSQL) -----------------------------------------------
 
 
-def run_concurrently(monkeypatch, count_: int, request) -> list:
+def race_past_the_lookup(monkeypatch, count_: int, request) -> list:
     """Run `request` in threads that all pass the account lookup before any creates one."""
-    barrier = threading.Barrier(count_)
-    lookup = user_services._user_for_identity
-
-    def lookup_then_wait(identity):
-        found = lookup(identity)
-        barrier.wait(timeout=10)
-        return found
-
-    monkeypatch.setattr(user_services, "_user_for_identity", lookup_then_wait)
-    results = []
-
-    def worker(index):
-        try:
-            results.append(request(index))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count_)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    wait_after(monkeypatch, user_services, "_user_for_identity", parties=count_)
+    return run_concurrently(
+        [partial(request, index) for index in range(count_)],
+        start_together=False,
+        raise_errors=True,
+    )
 
 
 def concurrent_google_stubs(provider, profiles):
@@ -575,7 +559,7 @@ def google_login_with_code(index):
 def test_double_submitted_first_sign_in_creates_one_account(monkeypatch):
     with responses.RequestsMock() as provider:
         concurrent_google_stubs(provider, [{}, {}])
-        results = run_concurrently(monkeypatch, 2, google_login_with_code)
+        results = race_past_the_lookup(monkeypatch, 2, google_login_with_code)
 
     assert [status for status, _ in results] == [200, 200]
     assert sorted(body["created"] for _, body in results) == [False, True]
@@ -591,7 +575,7 @@ def test_two_people_with_one_username_sign_up_at_once(monkeypatch):
     ]
     with responses.RequestsMock() as provider:
         concurrent_google_stubs(provider, profiles)
-        results = run_concurrently(monkeypatch, 2, google_login_with_code)
+        results = race_past_the_lookup(monkeypatch, 2, google_login_with_code)
 
     assert [status for status, _ in results] == [200, 200]
     assert all(body["created"] for _, body in results)

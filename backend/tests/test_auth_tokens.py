@@ -2,11 +2,9 @@
 
 import base64
 import json
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -14,6 +12,7 @@ from rest_framework_simplejwt.utils import aware_utcnow
 
 from backend.services import users as user_services
 from backend.tests.factories import UserFactory
+from backend.tests.support import run_concurrently, wait_after
 
 REFRESH_URL = "/api/auth/token/refresh/"
 LOGOUT_URL = "/api/auth/logout/"
@@ -89,7 +88,7 @@ def test_access_token_is_not_accepted_as_refresh_token(api_client, user):
 def test_refresh_without_token_is_400(api_client):
     response = api_client.post(REFRESH_URL, {})
     assert response.status_code == 400
-    assert response.json() == {"refresh": ["This field is required."]}
+    assert response.json()["errors"] == {"refresh": ["This field is required."]}
 
 
 @pytest.mark.postgres
@@ -97,31 +96,14 @@ def test_refresh_without_token_is_400(api_client):
 def test_concurrent_refreshes_with_one_token_give_exactly_one_success(monkeypatch):
     user = UserFactory()
     _, refresh = token_pair(user)
-    barrier = threading.Barrier(2)
-    verified = user_services._verified_refresh_token
-
-    def verified_then_wait(raw):
-        # Both requests pass the unlocked blacklist check before either takes the lock:
-        # the worst interleaving, every time.
-        token = verified(raw)
-        barrier.wait(timeout=10)
-        return token
-
-    monkeypatch.setattr(user_services, "_verified_refresh_token", verified_then_wait)
-    results: list[tuple[int, dict]] = []
+    # Both requests pass the unlocked blacklist check before either takes the lock.
+    wait_after(monkeypatch, user_services, "_verified_refresh_token", parties=2)
 
     def refresh_once():
-        try:
-            response = APIClient().post(REFRESH_URL, {"refresh": refresh})
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = APIClient().post(REFRESH_URL, {"refresh": refresh})
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=refresh_once) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently([refresh_once] * 2, start_together=False, raise_errors=True)
 
     assert sorted(status for status, _ in results) == [200, 401]
     failure = next(body for status, body in results if status == 401)
@@ -313,6 +295,7 @@ def test_spoofed_forwarded_for_does_not_escape_the_throttle(api_client, auth_rat
 @pytest.mark.django_db
 def test_behind_one_proxy_the_address_nginx_appended_counts(api_client, settings, auth_rate):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]  # nginx's network (test_throttling.py)
     nginx = "10.0.0.2"
     for n in range(3):
         # The client prepends whatever it likes; nginx appends the real address last.

@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from backend.models import Booking, BookingEvent
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
 from backend.tests.fake_stripe import FakeStripe
-from backend.tests.payments_support import age_booking, deliver, pay, start_payment
+from backend.tests.payments_support import deliver, pay, start_payment
+from backend.tests.support import auth_client, expire_hold
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_a_seat_change_records_seats_before_and_after(user):
 def test_the_expiry_command_writes_one_system_event_per_booking():
     stale = BookingFactory(status="pending", payment_status="unpaid")
     fresh = BookingFactory(status="pending", payment_status="unpaid")
-    age_booking(stale)
+    expire_hold(stale)
     call_command("expire_bookings")
     call_command("expire_bookings")
     assert events_of(stale) == [("hold_expired", None, "pending", "expired", "unpaid")]
@@ -98,7 +98,7 @@ def test_the_expiry_command_writes_one_system_event_per_booking():
 
 def test_a_stale_hold_touched_by_its_user_is_expired_once_and_refused(user):
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
-    age_booking(booking)
+    expire_hold(booking)
     response = auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/")
     assert (response.status_code, response.json()["code"]) == (409, "expired")
     assert events_of(booking) == [("hold_expired", None, "pending", "expired", "unpaid")]
@@ -119,13 +119,16 @@ def test_a_stripe_webhook_payment_writes_one_event_without_actor(fake_stripe, ap
     ]
 
 
-def test_a_refund_on_cancel_writes_the_cancellation_and_the_refund(fake_stripe, user):
+def test_a_refund_on_cancel_writes_the_cancellation_and_the_refund(
+    fake_stripe, user, django_capture_on_commit_callbacks
+):
     session = SessionFactory(price=Decimal("25.00"), start_time=timezone.now() + timedelta(days=5))
     booking = Booking.objects.get(
         pk=auth_client(user).post("/api/bookings/", {"session": session.pk}).json()["id"]
     )
     pay(fake_stripe, user, booking)
-    assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):  # the refund task, after commit
+        assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200
     assert [event[0] for event in events_of(booking)] == [
         "created",
         "paid",

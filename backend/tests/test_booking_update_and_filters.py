@@ -1,5 +1,8 @@
 """Booking updates refuse read-only fields (as profile updates do); the `session` filter."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
 from backend.models import Booking
@@ -8,7 +11,7 @@ from backend.tests.factories import BookingFactory, SessionFactory
 pytestmark = pytest.mark.django_db
 
 
-def state(booking: Booking) -> dict:
+def state(booking: Booking) -> Mapping[str, Any]:
     return Booking.objects.filter(pk=booking.pk).values().get()
 
 

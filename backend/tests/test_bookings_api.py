@@ -6,15 +6,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from backend import booking_rules
 from backend.models import Booking, Session
-from backend.tests.conftest import auth_client
 from backend.tests.factories import (
     BookingFactory,
     CreatorFactory,
     SessionFactory,
     UserFactory,
 )
+from backend.tests.support import auth_client, backdate, expire_hold
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +32,6 @@ BOOKING_FIELDS = {
     "confirmed_at",
     "cancelled_at",
 }
-
-
-def make_stale(booking: Booking, minutes_past_hold: int = 1) -> None:
-    """Backdates a booking so its hold ran out `minutes_past_hold` minutes ago."""
-    created = booking_rules.hold_cutoff() - timedelta(minutes=minutes_past_hold)
-    Booking.objects.filter(pk=booking.pk).update(created_at=created)
 
 
 def snapshot(booking: Booking) -> dict:
@@ -155,7 +148,7 @@ def test_invalid_create_payload_is_400_and_creates_nothing(user_client, payload,
         data = {}
     response = user_client.post("/api/bookings/", data, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert Booking.objects.count() == 0
 
 
@@ -230,7 +223,7 @@ def test_pending_bookings_hold_seats_only_within_the_hold(user_client):
     session = SessionFactory(capacity=2)
     held = BookingFactory(session=session, seats=2, status="pending", payment_status="unpaid")
     assert user_client.post("/api/bookings/", {"session": session.pk}).status_code == 409
-    make_stale(held)
+    expire_hold(held)
     response = user_client.post("/api/bookings/", {"session": session.pk, "seats": 2})
     assert response.status_code == 201
     held.refresh_from_db()
@@ -289,7 +282,7 @@ def test_list_shows_only_my_bookings_newest_first(user_client, user):
     mine_old = BookingFactory(user=user)
     mine_new = BookingFactory(user=user)
     BookingFactory()
-    Booking.objects.filter(pk=mine_old.pk).update(created_at=timezone.now() - timedelta(days=1))
+    backdate(mine_old, created_at=timedelta(days=1))
     for url in ("/api/bookings/", "/api/bookings/my_bookings/"):
         response = user_client.get(url)
         assert response.status_code == 200
@@ -317,7 +310,7 @@ def test_active_and_past(user_client, user):
     )
     BookingFactory(user=user, status="cancelled")
     stale = BookingFactory(user=user, status="pending", payment_status="unpaid")
-    make_stale(stale)
+    expire_hold(stale)
     # Started but not ended: neither active nor past.
     running = SessionFactory(start_time=now - timedelta(minutes=30), duration_minutes=60)
     BookingFactory(user=user, session=running)
@@ -388,7 +381,7 @@ def test_a_stale_pending_booking_reads_as_expired_and_the_expiry_job_marks_it(us
     from django.core.management import call_command
 
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
-    make_stale(booking)
+    expire_hold(booking)
     response = user_client.get(f"/api/bookings/{booking.pk}/")
     assert response.json()["status"] == "expired"
     assert user_client.get("/api/bookings/active/").json()["count"] == 0
@@ -407,8 +400,8 @@ def test_expire_bookings_command(capsys):
     fresh = BookingFactory(status="pending", payment_status="unpaid")
     stale = BookingFactory(status="pending", payment_status="unpaid")
     confirmed = BookingFactory()
-    make_stale(stale)
-    Booking.objects.filter(pk=confirmed.pk).update(created_at=timezone.now() - timedelta(days=9))
+    expire_hold(stale)
+    backdate(confirmed, created_at=timedelta(days=9))
     from django.core.management import call_command
 
     call_command("expire_bookings")

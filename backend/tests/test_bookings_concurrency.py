@@ -5,56 +5,30 @@ it closes at the end. Without the session row lock in `lock_session` the first t
 (see the bookings section of the README for the recorded failure).
 """
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from backend import booking_rules as rules
 from backend.exceptions import BookingError
 from backend.models import Booking, Session
 from backend.services import bookings as services
 from backend.services.locking import lock_session
-from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
+from backend.tests.support import auth_client, run_concurrently
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-THREAD_TIMEOUT_SECONDS = 60
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def run_together(tasks):
-    """Runs every callable in its own thread, all released at once; returns their results.
+    """Every task on its own thread, all released at once; exceptions come back as results.
 
-    An exception is returned as the result, so the test can assert there was none.
+    The machine running the suite is shared and small: a long queue on one row lock must not
+    turn into a lock-timeout 503. Correctness is what is measured.
     """
-    barrier = threading.Barrier(len(tasks))
-    results = [None] * len(tasks)
-
-    def worker(index, task):
-        try:
-            # The machine running the suite is shared and small: a long queue on one row
-            # lock must not turn into a lock-timeout 503. Correctness is what is measured.
-            with connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '30s'")
-            barrier.wait()
-            results[index] = task()
-        except BaseException as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=worker, args=(index, task)) for index, task in enumerate(tasks)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    return results
+    return run_concurrently(tasks, lock_timeout="30s")
 
 
 def post_booking(client, session_id, seats=1):

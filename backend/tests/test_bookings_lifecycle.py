@@ -11,6 +11,7 @@ from backend.exceptions import BookingError, Forbidden, NotFound
 from backend.models import Booking, Session
 from backend.services import bookings as services
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support import expire_hold
 
 pytestmark = pytest.mark.django_db
 
@@ -71,13 +72,6 @@ def refunds(monkeypatch) -> list[int]:
     return calls
 
 
-def stale(booking: Booking) -> Booking:
-    created = rules.hold_cutoff() - timedelta(seconds=30)
-    Booking.objects.filter(pk=booking.pk).update(created_at=created)
-    booking.refresh_from_db()
-    return booking
-
-
 # --- confirm, by starting state ------------------------------------------------------------
 
 CONFIRM_CASES = [
@@ -103,7 +97,7 @@ def test_booking_confirm(status, payment, is_stale, after, code):
         session=SessionFactory(creator=creator), status=status, payment_status=payment
     )
     if is_stale:
-        stale(booking)
+        expire_hold(booking)
     if code is None:
         result = services.booking_confirm(booking_id=booking.pk, actor=creator)
         assert result.status == after
@@ -159,7 +153,7 @@ CANCEL_CASES = [
 def test_booking_cancel(actor_kind, status, payment, is_stale, after, code, refunds):
     booking = BookingFactory(status=status, payment_status=payment)
     if is_stale:
-        stale(booking)
+        expire_hold(booking)
     actor = booking.user if actor_kind == "user" else booking.session.creator
     if code is None:
         result = services.booking_cancel(booking_id=booking.pk, actor=actor)
@@ -192,7 +186,7 @@ def test_booking_cancel(actor_kind, status, payment, is_stale, after, code, refu
 def test_booking_update_seats(status, payment, is_stale, seats_after, code):
     booking = BookingFactory(status=status, payment_status=payment)
     if is_stale:
-        stale(booking)
+        expire_hold(booking)
     if code is None:
         services.booking_update(booking_id=booking.pk, actor=booking.user, seats=3)
     else:
@@ -230,7 +224,7 @@ def test_seats_taken_counts_confirmed_and_fresh_pending_only():
     session = SessionFactory(capacity=50)
     BookingFactory(session=session, seats=2, status=S.CONFIRMED)
     BookingFactory(session=session, seats=3, status=S.PENDING, payment_status=P.UNPAID)
-    stale(BookingFactory(session=session, seats=4, status=S.PENDING, payment_status=P.UNPAID))
+    expire_hold(BookingFactory(session=session, seats=4, status=S.PENDING, payment_status=P.UNPAID))
     BookingFactory(session=session, seats=5, status=S.CANCELLED)
     BookingFactory(session=session, seats=6, status=S.EXPIRED)
     BookingFactory(seats=7)  # another session
@@ -240,7 +234,7 @@ def test_seats_taken_counts_confirmed_and_fresh_pending_only():
 def test_check_seats_available_excludes_the_booking_being_changed_even_when_stale():
     session = SessionFactory(capacity=3)
     BookingFactory(session=session, seats=2)
-    booking = stale(
+    booking = expire_hold(
         BookingFactory(session=session, seats=1, status=S.PENDING, payment_status=P.UNPAID)
     )
     # The stale booking holds nothing: 1 seat left, asking for 2 must fail (it used to

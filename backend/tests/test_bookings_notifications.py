@@ -11,8 +11,8 @@ from django.db import transaction
 
 from backend.models import Booking
 from backend.services import bookings as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def people():
 
 
 def sent() -> list[tuple[str, str]]:
-    return [(message.to[0], message.subject) for message in mail.outbox]
+    return [(message.to[0], str(message.subject)) for message in mail.outbox]
 
 
 def test_free_booking_emails_user_and_creator(people, django_capture_on_commit_callbacks):

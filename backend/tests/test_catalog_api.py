@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from backend.models import Booking, Session
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
+from backend.tests.support import auth_client, backdate
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +141,7 @@ LONG = "x" * 201
 def test_invalid_session_is_400_and_creates_nothing(creator_client, overrides, field):
     response = creator_client.post("/api/sessions/", payload(**overrides))
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert Session.objects.count() == 0
 
 
@@ -172,7 +172,7 @@ def test_patch_checks_the_merged_result(creator_client, session):
     # The session is online with a meeting URL: going in-person needs a location and no URL.
     response = creator_client.patch(f"/api/sessions/{session.pk}/", {"is_online": False})
     assert response.status_code == 400
-    assert set(response.json()) == {"meeting_url", "location"}
+    assert set(response.json()["errors"]) == {"meeting_url", "location"}
     session.refresh_from_db()
     assert session.is_online is True
 
@@ -188,7 +188,7 @@ def test_patch_checks_the_merged_result(creator_client, session):
 def test_put_needs_every_required_field(creator_client, session):
     response = creator_client.put(f"/api/sessions/{session.pk}/", {"title": "Only a title"})
     assert response.status_code == 400
-    assert {"price", "duration_minutes", "start_time", "capacity"} <= set(response.json())
+    assert {"price", "duration_minutes", "start_time", "capacity"} <= set(response.json()["errors"])
     session.refresh_from_db()
     assert session.title != "Only a title"
 
@@ -233,7 +233,7 @@ def test_capacity_below_seats_taken_is_409(creator_client, session):
 
 def test_expired_holds_do_not_count_against_capacity(creator_client, session):
     stale = BookingFactory(session=session, seats=4, status=Booking.Status.PENDING)
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1))
     response = creator_client.patch(f"/api/sessions/{session.pk}/", {"capacity": 1})
     assert response.status_code == 200
     assert response.json()["seats_left"] == 1
@@ -244,7 +244,7 @@ def test_start_time_cannot_move_into_the_past(creator_client, session):
         f"/api/sessions/{session.pk}/", {"start_time": "2020-01-01T00:00:00Z"}
     )
     assert response.status_code == 400
-    assert "start_time" in response.json()
+    assert "start_time" in response.json()["errors"]
 
 
 def test_naive_start_time_on_patch_is_400(creator_client, session):
@@ -397,7 +397,7 @@ def test_my_sessions_has_counts_for_every_status(creator, creator_client):
     BookingFactory(session=session, seats=2)
     BookingFactory(session=session, status="pending", payment_status="unpaid")
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    backdate(stale, created_at=timedelta(hours=2))
     BookingFactory(session=session, status="cancelled")
     BookingFactory(session=session, status="expired", payment_status="unpaid")
 
@@ -475,14 +475,15 @@ def test_a_list_instead_of_an_object_is_400(creator_client):
 
 
 def test_cancelling_a_session_refunds_its_paid_bookings_through_stripe(
-    fake_stripe, creator_client, session, user
+    fake_stripe, creator_client, session, user, django_capture_on_commit_callbacks
 ):
     from backend.tests.payments_support import book, pay
 
     booking, intent_id = pay(fake_stripe, user, book(user, session))
     assert booking.payment_status == "paid"
 
-    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):  # refunds are tasks after commit
+        response = creator_client.delete(f"/api/sessions/{session.pk}/")
 
     assert response.status_code == 200
     booking.refresh_from_db()
@@ -492,21 +493,23 @@ def test_cancelling_a_session_refunds_its_paid_bookings_through_stripe(
     assert refunds[0].params["payment_intent"] == intent_id
 
 
-def test_session_cancel_rolls_back_when_stripe_cannot_refund(
-    fake_stripe, creator_client, session, user
+def test_session_cancel_stands_when_stripe_cannot_refund_yet(
+    fake_stripe, creator_client, session, user, django_capture_on_commit_callbacks
 ):
+    # Issue 15: the refund is retried by its task; the cancellation no longer waits for Stripe.
     from backend.tests.payments_support import book, pay
 
     booking, _ = pay(fake_stripe, user, book(user, session))
     fake_stripe.fail_next("/v1/refunds", status=500)
 
-    response = creator_client.delete(f"/api/sessions/{session.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = creator_client.delete(f"/api/sessions/{session.pk}/")
 
-    assert response.status_code == 502
+    assert response.status_code == 200
     booking.refresh_from_db()
     session.refresh_from_db()
-    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
-    assert session.status == "published"
+    assert (booking.status, booking.payment_status) == ("cancelled", "paid")
+    assert session.status == "cancelled"
 
 
 def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
@@ -514,12 +517,10 @@ def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
 ):
     from datetime import timedelta
 
-    from django.utils import timezone
-
     from backend.services import catalog
 
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1))
     confirmed = BookingFactory(session=session, status="confirmed", payment_status="not_required")
     # As if the hold ran out after the up-front expiry pass: the loop itself meets it.
     monkeypatch.setattr(catalog, "bookings_expire_stale", lambda **kwargs: 0)

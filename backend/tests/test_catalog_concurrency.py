@@ -1,9 +1,6 @@
 """A capacity cut racing a booking never leaves more seats taken than the capacity."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from backend.booking_rules import seats_taken
 from backend.exceptions import Conflict
@@ -11,28 +8,7 @@ from backend.models import Session
 from backend.services.bookings import booking_create
 from backend.services.catalog import session_update
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
-
-
-def run_together(*jobs) -> list:
-    """Starts every job at the same instant; returns each job's result or exception."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def worker(index, job):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = job()
-        except Exception as error:  # the test inspects what each thread got
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=pair) for pair in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+from backend.tests.support import run_concurrently
 
 
 @pytest.mark.postgres
@@ -43,9 +19,13 @@ def test_capacity_cut_and_booking_race(attempt):
     BookingFactory(session=session)
     booker = UserFactory()
 
-    cut, booked = run_together(
-        lambda: session_update(session_id=session.pk, actor=session.creator, data={"capacity": 1}),
-        lambda: booking_create(user=booker, session_id=session.pk),
+    cut, booked = run_concurrently(
+        [
+            lambda: session_update(
+                session_id=session.pk, actor=session.creator, data={"capacity": 1}
+            ),
+            lambda: booking_create(user=booker, session_id=session.pk),
+        ]
     )
 
     session = Session.objects.get(pk=session.pk)

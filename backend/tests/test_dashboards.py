@@ -9,8 +9,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backend.models import Booking, Payment, Session, User
-from backend.tests.conftest import auth_client
-from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.factories import (
+    BookingFactory,
+    CreatorFactory,
+    PaymentFactory,
+    SessionFactory,
+    UserFactory,
+)
+from backend.tests.support import auth_client, backdate
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +31,13 @@ def book(session, *, user=None, created_at=None, **fields):
     """A booking with its `created_at` forced (it is auto_now_add)."""
     booking = BookingFactory(session=session, user=user or UserFactory(), **fields)
     if created_at is not None:
-        Booking.objects.filter(pk=booking.pk).update(created_at=created_at)
-        booking.created_at = created_at
+        backdate(booking, created_at=created_at)
     return booking
 
 
-def refund_row(booking, amount, status="succeeded", stripe_id=None):
-    return Payment.objects.create(
-        booking=booking,
-        kind=Payment.Kind.REFUND,
-        stripe_id=stripe_id or f"re_{booking.pk}_{status}_{amount}",
-        amount=Decimal(amount),
-        currency=booking.currency.lower(),
-        status=status,
+def refund_row(booking, amount, status="succeeded"):
+    return PaymentFactory(
+        booking=booking, kind=Payment.Kind.REFUND, amount=Decimal(amount), status=status
     )
 
 
@@ -73,14 +73,7 @@ def user_world(user):
         s["future1"], user=user, seats=2, payment_status=P.PAID, confirmed_at=now
     )
     # The charge itself is not a refund: nothing to subtract.
-    Payment.objects.create(
-        booking=b["paid_upcoming"],
-        kind=Payment.Kind.CHARGE,
-        stripe_id="pi_paid_upcoming",
-        amount=Decimal("50.00"),
-        currency="usd",
-        status="succeeded",
-    )
+    PaymentFactory(booking=b["paid_upcoming"], amount=Decimal("50.00"))
     b["pending_in_hold"] = book(
         s["future2"],
         user=user,
@@ -536,13 +529,11 @@ def seed_many(*, creator: User, booker: User, n_sessions: int) -> None:
     )
     Payment.objects.bulk_create(
         [
-            Payment(
+            PaymentFactory.build(
                 booking=booking,
                 kind=Payment.Kind.REFUND,
-                stripe_id=f"re_bulk_{booking.pk}",
                 amount=Decimal("1.00"),
                 currency=booking.currency,
-                status="succeeded",
             )
             for booking in bookings
             if booking.payment_status in (P.PAID, P.REFUNDED)

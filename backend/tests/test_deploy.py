@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.live_server import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
     "DJANGO_DEBUG": "false",
     "DJANGO_ALLOWED_HOSTS": "api.example.com",
+    # A shared cache and a mail server (check --deploy: backend.E001, backend.W002).
+    "REDIS_URL": "redis://redis:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer@smtp.example.com:587",
     "CSRF_TRUSTED_ORIGINS": "https://api.example.com",
     "DJANGO_SECURE_SSL_REDIRECT": "true",
     "DJANGO_HSTS_SECONDS": "31536000",
@@ -41,12 +46,14 @@ def production_env(**overrides: str) -> dict[str, str]:
     return {**PRODUCTION_ENV, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), **overrides}
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_documented_production_environment():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
+@pytest.mark.slow
 def test_check_deploy_fails_without_https_redirect():
     # The check above can fail: turning a production safeguard off is reported.
     result = manage(
@@ -80,7 +87,12 @@ def compose_project(tmp_path: Path, env_text: str) -> Path:
 
 def compose(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        [shutil.which("docker-compose"), "--project-directory", str(project), *args],
+        [
+            shutil.which("docker-compose") or "docker-compose",
+            "--project-directory",
+            str(project),
+            *args,
+        ],
         cwd=project,
         env={"PATH": os.environ["PATH"], "HOME": str(project)},
         capture_output=True,
@@ -97,6 +109,7 @@ needs_compose = pytest.mark.skipif(
 
 
 @needs_compose
+@pytest.mark.slow
 def test_compose_file_is_valid_with_the_example_env(tmp_path):
     project = compose_project(tmp_path, (REPO / ".env.example").read_text())
     result = compose(project, "config", "-q")
@@ -108,18 +121,29 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "backend": None,
+        "beat": None,
         "db": None,
         "nginx": None,
+        "redis": None,
+        "worker": None,
+        "worker-mail": None,
         "minio": ["minio"],
         "minio-init": ["minio"],
     }
     assert services["db"]["image"] == "postgres:16"
     assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data:rw"]
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
-    assert services["backend"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["backend"]["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "redis": {"condition": "service_started"},
+    }
     # env_file .env reached the backend.
     assert services["backend"]["environment"]["DJANGO_DEBUG"] == "false"
     assert services["backend"]["environment"]["NUM_PROXIES"] == "1"
+    # Throttles count in the redis service; gunicorn listens where nginx can reach it.
+    assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/1"
+    assert services["backend"]["environment"]["GUNICORN_BIND"] == "0.0.0.0:8000"
+    assert services["redis"]["image"] == "redis:7.4"
     assert services["backend"]["volumes"] == ["media:/srv/media:rw", "static:/srv/static:rw"]
     assert services["nginx"]["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert services["nginx"]["volumes"] == [
@@ -127,7 +151,13 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
         "static:/srv/nginx/static:ro",
         "media:/srv/nginx/media:ro",
     ]
-    assert sorted(config["volumes"]) == ["media", "minio-data", "postgres-data", "static"]
+    assert sorted(config["volumes"]) == [
+        "media",
+        "minio-data",
+        "postgres-data",
+        "redis-data",
+        "static",
+    ]
 
 
 @needs_compose
@@ -213,6 +243,7 @@ def test_dockerfile_runs_as_non_root_and_keeps_the_build_secret_out_of_the_image
 # --- The deployment smoke test (gunicorn + nginx + PostgreSQL on loopback) --------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(
     shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin") is None
     or shutil.which("curl") is None,
@@ -228,7 +259,14 @@ def test_deploy_smoke_through_nginx():
         cwd=REPO,
         # SMOKE_FULL: also a booking and uploads at and just over the limit (those endpoints
         # are merged).
-        env={**os.environ, "PYTHON": sys.executable, "SMOKE_FULL": "1"},
+        # Free ports: other test runs on the machine may run the smoke test at the same time.
+        env={
+            **os.environ,
+            "PYTHON": sys.executable,
+            "SMOKE_FULL": "1",
+            "SMOKE_GUNICORN_PORT": str(free_port()),
+            "SMOKE_NGINX_PORT": str(free_port()),
+        },
         capture_output=True,
         text=True,
         timeout=180,
@@ -263,13 +301,14 @@ def test_gunicorn_config_reads_workers_threads_timeouts_and_bind_from_the_enviro
     assert config["control_socket_disable"] is True
 
 
-def test_gunicorn_config_defaults_suit_a_container(monkeypatch):
+def test_gunicorn_config_defaults_suit_a_host_behind_a_proxy(monkeypatch):
     import runpy
 
     for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_BIND"):
         monkeypatch.delenv(name, raising=False)
     config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
-    assert config["bind"] == "0.0.0.0:8000"
+    # Loopback: only a proxy on the same host reaches it (the image and compose set 0.0.0.0).
+    assert config["bind"] == "127.0.0.1:8000"
     assert 1 <= config["workers"] <= 9
     # Above DB_STATEMENT_TIMEOUT_MS (30 s): the database gives up first, the client gets JSON.
     assert (config["threads"], config["timeout"]) == (2, 60)

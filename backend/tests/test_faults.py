@@ -12,15 +12,18 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from functools import partial
 
 import psycopg
 import pytest
 
+from backend.tests.support import in_background, run_concurrently
 from scripts.live_server import live_server
-from scripts.load import create_load_data, request, run_concurrently
+from scripts.load import create_load_data, request
 from scripts.pg_cluster import private_cluster, server_bin_dir
 
-pytestmark = pytest.mark.postgres
+# Live gunicorn servers under injected faults.
+pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 
 def booking_job(server, token: str, session_id: int):
@@ -74,7 +77,7 @@ def test_200_clients_over_20_sessions_of_5_seats_get_exactly_100_bookings():
             booking_job(server, token, data["sessions"][i % 20])
             for i, token in enumerate(data["tokens"])
         ]
-        results = run_concurrently(jobs)
+        results = run_concurrently(jobs, raise_errors=True)
         statuses = [r.status for r in results]
         assert statuses.count(201) == 100
         assert statuses.count(409) == 100
@@ -102,17 +105,16 @@ def test_connections_killed_in_a_loop_lose_nothing_and_recover():
                     killed.append(len(rows))
                     time.sleep(0.05)
 
-        thread = threading.Thread(target=killer)
-        thread.start()
+        killing = in_background(killer)
         try:
             jobs = [
                 booking_job(server, token, data["sessions"][i % 10])
                 for i, token in enumerate(data["tokens"])
             ]
-            results = run_concurrently(jobs, max_workers=40)
+            results = run_concurrently(jobs, max_workers=40, raise_errors=True)
         finally:
             stop.set()
-            thread.join()
+            killing.result()
         assert sum(killed) > 0
         assert_consistent(server, results, data["sessions"], 5)
         assert wait_healthy(server, within=10) < 10
@@ -147,15 +149,13 @@ def test_postgres_restart_during_booking_load_answers_503_and_recovers():
                 i += 4
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
+        loaders = [in_background(partial(load, n)) for n in range(4)]
         time.sleep(0.5)
         cluster.restart()
         recovered_in = wait_healthy(server, within=15)
         stop.set()
-        for thread in threads:
-            thread.join()
+        for loader in loaders:
+            loader.result()
         assert_consistent(server, results, data["sessions"], 5)
         statuses = Counter(r.status for r in results)
         # Requests during the outage were told so (JSON 503, checked above), not left hanging.
@@ -171,21 +171,14 @@ def test_locked_session_row_fails_fast_and_other_endpoints_stay_responsive():
         with psycopg.connect(server.database_url) as holder:
             holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
             started = time.monotonic()
-            booking = {}
-            thread = threading.Thread(
-                target=lambda: booking.setdefault(
-                    "result", booking_job(server, data["tokens"][0], session_id)()
-                )
-            )
-            thread.start()
+            booking = in_background(booking_job(server, data["tokens"][0], session_id))
             time.sleep(0.2)
             health = request(server.url, "GET", "/api/health/", timeout=5)
             health_answered = time.monotonic()
             catalog = request(server.url, "GET", "/api/sessions/", timeout=5)
-            thread.join()
+            result = booking.result()
             booking_answered = time.monotonic()
             holder.rollback()
-        result = booking["result"]
         assert result.status == 503
         assert result.body["code"] == "lock_timeout"
         assert result.headers.get("Retry-After") == "1"
@@ -208,13 +201,7 @@ def test_worker_killed_mid_booking_leaves_no_half_written_booking():
         with psycopg.connect(server.database_url) as holder:
             # Hold the session row so that the booking request waits inside its transaction.
             holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
-            outcome = {}
-            thread = threading.Thread(
-                target=lambda: outcome.setdefault(
-                    "result", booking_job(server, data["tokens"][0], session_id)()
-                )
-            )
-            thread.start()
+            booking = in_background(booking_job(server, data["tokens"][0], session_id))
             waiting = 0
             for _ in range(300):  # up to 30 s on a loaded machine
                 waiting = holder.execute(
@@ -233,9 +220,9 @@ def test_worker_killed_mid_booking_leaves_no_half_written_booking():
             ).stdout.split()
             for pid in workers:
                 os.kill(int(pid), signal.SIGKILL)
-            thread.join(timeout=30)
+            result = booking.result(timeout=30)
             holder.rollback()
-        assert outcome["result"].status in (0, 502, 503)
+        assert result.status in (0, 502, 503)
         _, taken = database_state(server, [session_id])
         assert taken == {}
         assert wait_healthy(server, within=15) < 15

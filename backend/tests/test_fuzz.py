@@ -7,7 +7,11 @@ the schema, as anonymous, user and creator.
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+
+# schemathesis against a live gunicorn (scripts/live_server.py).
+pytestmark = pytest.mark.e2e
 
 
 def test_schemathesis_finds_no_server_error_or_schema_violation():

@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from backend.logs import JsonFormatter
-from backend.tests.conftest import auth_client
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,18 +1,16 @@
 """POST /api/payment/create-intent/ and /api/payment/confirm/ against the Stripe stand-in."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from backend.exceptions import ValidationFailed
 from backend.models import Booking, Payment
 from backend.money import from_minor_units, to_minor_units
 from backend.services.bookings import booking_create
-from backend.tests.conftest import auth_client
 from backend.tests.factories import SessionFactory, UserFactory
-from backend.tests.payments_support import age_booking, book, booking_state, start_payment
+from backend.tests.payments_support import book, booking_state, start_payment
+from backend.tests.support import auth_client, expire_hold, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -194,7 +192,7 @@ def test_unknown_booking_is_404(fake_stripe, user_client):
 def test_invalid_input_is_400(fake_stripe, user_client, body):
     response = user_client.post(CREATE_URL, body)
     assert response.status_code == 400
-    assert "booking_id" in response.json()
+    assert "booking_id" in response.json()["errors"]
     assert fake_stripe.state.requests == []
 
 
@@ -216,7 +214,7 @@ def test_free_booking_needs_no_payment(fake_stripe, user, user_client):
 
 def test_booking_past_its_hold_cannot_be_paid(fake_stripe, user, user_client):
     booking = book(user, SessionFactory())
-    age_booking(booking)
+    expire_hold(booking)
     before = booking_state(booking)
 
     response = user_client.post(CREATE_URL, {"booking_id": booking.pk})
@@ -367,7 +365,7 @@ def test_confirm_someone_elses_intent_is_404_without_calling_stripe(fake_stripe,
 def test_confirm_with_a_malformed_id_is_400(fake_stripe, user_client, intent_id):
     response = user_client.post(CONFIRM_URL, {"payment_intent_id": intent_id})
     assert response.status_code == 400
-    assert "payment_intent_id" in response.json()
+    assert "payment_intent_id" in response.json()["errors"]
 
 
 def test_confirm_when_stripe_is_down_is_502_with_nothing_changed(fake_stripe, user, user_client):
@@ -389,24 +387,12 @@ def test_confirm_when_stripe_is_down_is_502_with_nothing_changed(fake_stripe, us
 def test_concurrent_create_intent_calls_share_one_intent(fake_stripe, user):
     booking = book(user, SessionFactory())
     callers = 8
-    barrier = threading.Barrier(callers)
-    answers: list[tuple[int, str]] = []
-    answers_lock = threading.Lock()
 
     def create():
-        try:
-            barrier.wait(timeout=10)
-            response = auth_client(user).post(CREATE_URL, {"booking_id": booking.pk})
-            with answers_lock:
-                answers.append((response.status_code, response.json().get("payment_intent_id")))
-        finally:
-            connection.close()
+        response = auth_client(user).post(CREATE_URL, {"booking_id": booking.pk})
+        return response.status_code, response.json().get("payment_intent_id")
 
-    threads = [threading.Thread(target=create) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_concurrently([create] * callers, raise_errors=True)
 
     (intent_id,) = fake_stripe.state.intents
     assert answers == [(200, intent_id)] * callers

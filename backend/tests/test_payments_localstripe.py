@@ -69,8 +69,12 @@ def localstripe(settings, localstripe_url):
 
 
 def customer_pays(browser: stripe.StripeClient, intent_id: str) -> None:
-    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
-    method = browser.v1.payment_methods.create(params={"type": "card", "card": card})
+    method = browser.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
+    )
     browser.v1.payment_intents.update(intent_id, params={"payment_method": method.id})
     browser.v1.payment_intents.confirm(intent_id)
 
@@ -79,7 +83,7 @@ def customer_pays(browser: stripe.StripeClient, intent_id: str) -> None:
     ("price", "currency", "minor"), [("25.00", "USD", 2500), ("1500", "JPY", 1500)]
 )
 def test_pay_then_cancel_against_localstripe(
-    localstripe, user, user_client, price, currency, minor
+    localstripe, user, user_client, price, currency, minor, django_capture_on_commit_callbacks
 ):
     booking = book(user, SessionFactory(price=Decimal(price), currency=currency), seats=2)
 
@@ -104,8 +108,10 @@ def test_pay_then_cancel_against_localstripe(
     assert confirmed.status_code == 200
     assert (confirmed.json()["status"], confirmed.json()["payment_status"]) == ("confirmed", "paid")
 
-    cancelled = booking_cancel(booking_id=booking.pk, actor=user)
+    with django_capture_on_commit_callbacks(execute=True):  # the refund task, after commit
+        cancelled = booking_cancel(booking_id=booking.pk, actor=user)
 
+    cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "refunded")
     refund_row = Payment.objects.get(booking=booking, kind="refund")
     refund = localstripe.v1.refunds.retrieve(refund_row.stripe_id)

@@ -9,11 +9,10 @@ from django.utils import timezone
 from backend.exceptions import (
     BookingError,
     IntegrationNotConfigured,
-    IntegrationUnavailable,
-    ValidationFailed,
 )
-from backend.models import Payment
+from backend.models import OutboxMessage, Payment
 from backend.services.bookings import booking_cancel
+from backend.services.outbox import outbox_execute
 from backend.tests.factories import SessionFactory
 from backend.tests.fake_stripe import FakeStripe
 from backend.tests.payments_support import book, booking_state, deliver, pay
@@ -28,12 +27,19 @@ def paid_booking(fake, user, **session_fields):
 
 
 @pytest.mark.parametrize("actor", ["user", "creator"])
-def test_cancelling_a_paid_booking_refunds_it_once(fake_stripe, user, actor):
+def test_cancelling_a_paid_booking_refunds_it_once(
+    fake_stripe, user, actor, django_capture_on_commit_callbacks
+):
     booking, intent_id = paid_booking(fake_stripe, user, price=Decimal("40.00"))
     who = user if actor == "user" else booking.session.creator
 
-    cancelled = booking_cancel(booking_id=booking.pk, actor=who)
+    # The refund is a task, queued with the cancellation: nothing at Stripe before the commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = booking_cancel(booking_id=booking.pk, actor=who)
+        assert fake_stripe.requests_to("POST", "/v1/refunds") == []
+    assert (cancelled.status, cancelled.payment_status) == ("cancelled", "paid")
 
+    cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "refunded")
     (request,) = fake_stripe.requests_to("POST", "/v1/refunds")
     assert request.params == {
@@ -56,12 +62,16 @@ def test_cancelling_a_paid_booking_refunds_it_once(fake_stripe, user, actor):
     assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == 1
 
 
-def test_refund_still_pending_at_stripe_is_settled_by_the_webhook(fake_stripe, api_client, user):
+def test_refund_still_pending_at_stripe_is_settled_by_the_webhook(
+    fake_stripe, api_client, user, django_capture_on_commit_callbacks
+):
     booking, intent_id = paid_booking(fake_stripe, user)
     fake_stripe.set_refund_status("pending")
 
-    cancelled = booking_cancel(booking_id=booking.pk, actor=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = booking_cancel(booking_id=booking.pk, actor=user)
 
+    cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "paid")
     charge = fake_stripe.charge_for(intent_id)
     response = deliver(api_client, *FakeStripe.signed_event("charge.refunded", charge))
@@ -73,34 +83,42 @@ def test_refund_still_pending_at_stripe_is_settled_by_the_webhook(fake_stripe, a
 
 
 @pytest.mark.parametrize("failure", ["500", "timeout"])
-def test_stripe_failing_the_refund_cancels_nothing(fake_stripe, user, failure):
+def test_stripe_failing_the_refund_keeps_the_cancellation_and_retries(
+    fake_stripe, user, failure, django_capture_on_commit_callbacks
+):
+    # Behaviour changed on purpose (issue 15): the cancellation no longer waits for Stripe or
+    # rolls back with it; the refund task is retried with backoff until Stripe answers.
     booking, intent_id = paid_booking(fake_stripe, user)
-    before = booking_state(booking)
     if failure == "500":
         fake_stripe.fail_next("/v1/refunds", status=500)
     else:
         # Stripe makes the refund, but the answer comes too late.
         fake_stripe.delay_next("/v1/refunds", 1.0, after_processing=True)
 
-    with pytest.raises(IntegrationUnavailable) as error:
+    with django_capture_on_commit_callbacks(execute=True):
         booking_cancel(booking_id=booking.pk, actor=user)
 
-    assert error.value.status_code == 502
-    assert booking_state(booking) == before
-    assert (before["status"], before["payment_status"]) == ("confirmed", "paid")
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "paid")
+    message = OutboxMessage.objects.get(effect_key=f"refund:{intent_id}")
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert message.available_at > timezone.now()
 
-    # Trying again refunds; after a timeout the idempotency key returns Stripe's first refund.
-    cancelled = booking_cancel(booking_id=booking.pk, actor=user)
-    assert (cancelled.status, cancelled.payment_status) == ("cancelled", "refunded")
+    # The retry refunds; after a timeout the idempotency key returns Stripe's first refund.
+    OutboxMessage.objects.filter(pk=message.pk).update(available_at=timezone.now())
+    assert outbox_execute(message_id=message.pk) == "done"
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
     assert fake_stripe.refund_count == 1
     keys = {r.idempotency_key for r in fake_stripe.requests_to("POST", "/v1/refunds")}
     assert keys == {f"sm-refund-{intent_id}"}
     assert Payment.objects.filter(booking=booking, kind="refund").count() == 1
 
 
-def test_stripe_refusing_the_refund_is_400_and_cancels_nothing(fake_stripe, user):
-    booking, _ = paid_booking(fake_stripe, user)
-    before = booking_state(booking)
+def test_stripe_refusing_the_refund_is_logged_and_left_to_staff(
+    fake_stripe, user, caplog, django_capture_on_commit_callbacks
+):
+    booking, intent_id = paid_booking(fake_stripe, user)
     fake_stripe.fail_next(
         "/v1/refunds",
         status=400,
@@ -108,18 +126,19 @@ def test_stripe_refusing_the_refund_is_400_and_cancels_nothing(fake_stripe, user
         message="Charge ch_1 has already been refunded.",
     )
 
-    with pytest.raises(ValidationFailed) as error:
+    with django_capture_on_commit_callbacks(execute=True):
         booking_cancel(booking_id=booking.pk, actor=user)
 
-    assert (error.value.status_code, error.value.message) == (
-        400,
-        "Charge ch_1 has already been refunded.",
-    )
-    assert booking_state(booking) == before
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "paid")
+    message = OutboxMessage.objects.get(effect_key=f"refund:{intent_id}")
+    assert message.status == "failed"
+    assert "Charge ch_1 has already been refunded." in message.last_error
+    assert Payment.objects.filter(booking=booking, kind="refund").count() == 0
 
 
 def test_paid_booking_cannot_be_cancelled_by_its_user_inside_the_window(
-    fake_stripe, settings, user
+    fake_stripe, settings, user, django_capture_on_commit_callbacks
 ):
     settings.CANCELLATION_WINDOW_HOURS = 24
     booking, _ = paid_booking(fake_stripe, user, start_time=timezone.now() + timedelta(hours=23))
@@ -133,16 +152,22 @@ def test_paid_booking_cannot_be_cancelled_by_its_user_inside_the_window(
     assert fake_stripe.requests_to("POST", "/v1/refunds") == []
 
     # The creator may still cancel, and the user is refunded.
-    cancelled = booking_cancel(booking_id=booking.pk, actor=booking.session.creator)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = booking_cancel(booking_id=booking.pk, actor=booking.session.creator)
+    cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "refunded")
 
 
-def test_paid_booking_can_be_cancelled_just_outside_the_window(fake_stripe, settings, user):
+def test_paid_booking_can_be_cancelled_just_outside_the_window(
+    fake_stripe, settings, user, django_capture_on_commit_callbacks
+):
     settings.CANCELLATION_WINDOW_HOURS = 24
     booking, _ = paid_booking(fake_stripe, user, start_time=timezone.now() + timedelta(hours=25))
 
-    cancelled = booking_cancel(booking_id=booking.pk, actor=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = booking_cancel(booking_id=booking.pk, actor=user)
 
+    cancelled.refresh_from_db()
     assert (cancelled.status, cancelled.payment_status) == ("cancelled", "refunded")
 
 

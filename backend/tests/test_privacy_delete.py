@@ -15,10 +15,10 @@ from social_django.models import Code, UserSocialAuth
 
 from backend.models import Booking, BookingEvent, Payment, Session, User
 from backend.services.privacy import user_delete
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
 from backend.tests.payments_support import book, pay
 from backend.tests.privacy_support import ME_URL, find_everywhere, tables_with
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,19 @@ def revenue(creator: User) -> list:
 
 
 @pytest.fixture
-def footprint(fake_stripe):
+def run_tasks(django_capture_on_commit_callbacks):
+    """Runs what a block commits to the outbox (refunds, e-mails), as `make run` does inline."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def delete_me(client, run_tasks) -> int:
+    with run_tasks():
+        status = client.delete(ME_URL).status_code
+    return status
+
+
+@pytest.fixture
+def footprint(fake_stripe, run_tasks):
     """A user who left traces everywhere: bookings past and upcoming (paid, free, unpaid),
     notes naming them, admin log entries, social_django rows, tokens."""
     user = UserFactory(
@@ -69,7 +81,8 @@ def footprint(fake_stripe):
         oauth_uid="gh-zq-4242",
     )
     creator = CreatorFactory()
-    past_paid, _ = pay(fake_stripe, user, book(user, SessionFactory(creator=creator, price=40)))
+    with run_tasks():
+        past_paid, _ = pay(fake_stripe, user, book(user, SessionFactory(creator=creator, price=40)))
     move_to_past(past_paid.session)
     Booking.objects.filter(pk=past_paid.pk).update(notes="Zebedee needs a ramp")
     upcoming_paid, intent_id = pay(
@@ -104,7 +117,7 @@ def footprint(fake_stripe):
     }
 
 
-def test_after_deletion_the_user_appears_in_no_text_column_of_any_table(footprint):
+def test_after_deletion_the_user_appears_in_no_text_column_of_any_table(footprint, run_tasks):
     user = footprint["user"]
     searched = [*IDENTITY.values(), "gh-zq-4242", "img.example.org/zebedee"]
     # The search finds them before: it looks where they are (users, bookings, the admin log,
@@ -119,7 +132,8 @@ def test_after_deletion_the_user_appears_in_no_text_column_of_any_table(footprin
     bookings_before = set(Booking.objects.filter(user=user).values_list("pk", flat=True))
     payments_before = set(Payment.objects.filter(booking__user=user).values_list("pk", flat=True))
 
-    response = auth_client(user).delete(ME_URL)
+    with run_tasks():
+        response = auth_client(user).delete(ME_URL)
 
     assert response.status_code == 204, response.content
     assert response.content == b""
@@ -144,13 +158,11 @@ def test_after_deletion_the_user_appears_in_no_text_column_of_any_table(footprin
     assert not Booking.objects.filter(user=user).exclude(notes="").exists()
 
 
-def test_upcoming_bookings_are_cancelled_through_the_booking_service(
-    footprint, django_capture_on_commit_callbacks
-):
+def test_upcoming_bookings_are_cancelled_through_the_booking_service(footprint, run_tasks):
     user, stripe = footprint["user"], footprint["stripe"]
+    mail.outbox.clear()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        assert auth_client(user).delete(ME_URL).status_code == 204
+    assert delete_me(auth_client(user), run_tasks) == 204
 
     def state(key: str) -> tuple[str, str]:
         booking = Booking.objects.get(pk=footprint[key].pk)
@@ -175,25 +187,24 @@ def test_upcoming_bookings_are_cancelled_through_the_booking_service(
             .get()
         )
         assert (event.reason, event.actor_id) == ("account_deleted", user.pk)
-    # Both sides hear of each cancellation: the user at their address before it was erased.
+    # The creator hears of each cancellation; the e-mails to the user, queued with the address
+    # they asked us to forget, are dropped.
     recipients = [message.to for message in mail.outbox]
-    assert recipients.count([footprint["creator"].email]) == 3
-    assert recipients.count([IDENTITY["email"]]) == 3
-    assert len(recipients) == 6
+    assert recipients == [[footprint["creator"].email]] * 3
 
 
-def test_creator_revenue_from_past_paid_bookings_is_unchanged(footprint):
+def test_creator_revenue_from_past_paid_bookings_is_unchanged(footprint, run_tasks):
     creator = footprint["creator"]
     # 40.00 of a past session plus 25.00 of an upcoming one.
     assert revenue(creator) == [{"currency": "USD", "amount": "65.00"}]
 
-    assert auth_client(footprint["user"]).delete(ME_URL).status_code == 204
+    assert delete_me(auth_client(footprint["user"]), run_tasks) == 204
 
     # The upcoming booking was refunded; the past one still counts in full.
     assert revenue(creator) == [{"currency": "USD", "amount": "40.00"}]
 
 
-def test_revenue_is_identical_when_the_user_had_only_past_bookings(fake_stripe):
+def test_revenue_is_identical_when_the_user_had_only_past_bookings(fake_stripe, run_tasks):
     user = UserFactory()
     creator = CreatorFactory()
     for price in (40, 15):
@@ -204,7 +215,7 @@ def test_revenue_is_identical_when_the_user_had_only_past_bookings(fake_stripe):
     before = revenue(creator)
     dashboard_before = auth_client(creator).get(CREATOR_DASHBOARD_URL).json()["stats"]
 
-    assert auth_client(user).delete(ME_URL).status_code == 204
+    assert delete_me(auth_client(user), run_tasks) == 204
 
     assert before == [{"currency": "USD", "amount": "55.00"}]
     assert auth_client(creator).get(CREATOR_DASHBOARD_URL).json()["stats"] == dashboard_before
@@ -308,27 +319,6 @@ def test_paid_booking_inside_the_cancellation_window_is_kept_not_refunded(fake_s
     assert fake_stripe.requests_to("POST", "/v1/refunds") == []
     user.refresh_from_db()
     assert user.username == f"deleted-{user.pk}"
-
-
-def test_a_failed_refund_leaves_the_account_usable_and_a_retry_finishes(fake_stripe):
-    user = UserFactory(username="retry", email="retry@example.org")
-    booking, _ = pay(fake_stripe, user, book(user, SessionFactory(price=20)))
-    client = auth_client(user)
-    fake_stripe.fail_next("/v1/refunds", status=500)
-
-    failed = client.delete(ME_URL)
-
-    assert failed.status_code == 502
-    assert failed.json()["code"]
-    user.refresh_from_db()
-    assert (user.username, user.email, user.is_active) == ("retry", "retry@example.org", True)
-    assert Booking.objects.get(pk=booking.pk).status == "confirmed"
-    assert client.get(ME_URL).status_code == 200
-
-    assert client.delete(ME_URL).status_code == 204
-    booking.refresh_from_db()
-    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
-    assert find_everywhere("retry@example.org") == []
 
 
 def test_deleting_twice_changes_nothing_more():

@@ -11,9 +11,9 @@ from moto.server import ThreadedMotoServer
 
 from backend.models import Session, StoredFile, User
 from backend.tests import images
-from backend.tests.conftest import auth_client
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.privacy_support import EXPORT_URL, ME_URL
+from backend.tests.support import auth_client
 from backend.tests.test_uploads_s3 import (
     closed_port_endpoint,
     object_bytes,

@@ -11,14 +11,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 LEFT_OUT = (".git", ".venv", "venv", "staticfiles", "media", "node_modules", ".env", "*.sqlite3")
 
-pytestmark = pytest.mark.skipif(
-    sys.prefix == sys.base_prefix, reason="needs the suite to run inside a virtualenv"
-)
+# setup.sh end to end in a copy of the project (migrates and seeds).
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        sys.prefix == sys.base_prefix, reason="needs the suite to run inside a virtualenv"
+    ),
+]
 
 
 def run_setup(project: Path) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        [shutil.which("bash"), "setup.sh", "--no-run"],
+        [shutil.which("bash") or "bash", "setup.sh", "--no-run"],
         cwd=project,
         # A clean environment: no DATABASE_URL (CI's PostgreSQL) nor test defaults leak in.
         env={

@@ -4,17 +4,15 @@ The same service runs against S3 in test_uploads_s3.py; the validation cases liv
 """
 
 import re
-import threading
 import uuid
 
 import pytest
-from django.db import connection
 from rest_framework.throttling import ScopedRateThrottle
 
 from backend.models import Session, StoredFile, User
 from backend.tests import images
-from backend.tests.conftest import auth_client
-from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
+from backend.tests.factories import CreatorFactory, SessionFactory, StoredFileFactory, UserFactory
+from backend.tests.support import auth_client, run_concurrently
 
 UPLOAD_URL = "/api/storage/upload/"
 DELETE_URL = "/api/storage/delete/"
@@ -222,7 +220,7 @@ def test_empty_file_is_refused(user_client, media_root):
     response = post_upload(user_client, b"", purpose="avatar")
 
     assert response.status_code == 400
-    assert response.json() == {"file": ["The submitted file is empty."]}
+    assert response.json()["errors"] == {"file": ["The submitted file is empty."]}
     assert StoredFile.objects.count() == 0
 
 
@@ -328,7 +326,7 @@ def test_invalid_fields_are_400(user_client, media_root, fields, errors):
     response = post_upload(user_client, images.png_bytes(), **fields)
 
     assert response.status_code == 400
-    assert response.json() == errors
+    assert response.json()["errors"] == errors
     assert StoredFile.objects.count() == 0
 
 
@@ -336,7 +334,7 @@ def test_missing_file_is_400(user_client):
     response = user_client.post(UPLOAD_URL, {"purpose": "avatar"}, format="multipart")
 
     assert response.status_code == 400
-    assert response.json() == {"file": ["No file was submitted."]}
+    assert response.json()["errors"] == {"file": ["No file was submitted."]}
 
 
 def test_image_for_someone_elses_session_is_404_and_changes_nothing(creator_client, media_root):
@@ -492,15 +490,19 @@ def test_someone_elses_key_is_404_and_nothing_is_deleted(user, user_client, medi
     ("body", "status", "expected"),
     [
         ({"key": "avatars/unknown.webp"}, 404, {"detail": "File not found.", "code": "not_found"}),
-        ({}, 400, {"key": ["This field is required."]}),
-        ({"key": "x" * 256}, 400, {"key": ["Ensure this field has no more than 255 characters."]}),
+        ({}, 400, {"errors": {"key": ["This field is required."]}}),
+        (
+            {"key": "x" * 256},
+            400,
+            {"errors": {"key": ["Ensure this field has no more than 255 characters."]}},
+        ),
     ],
 )
 def test_delete_with_unknown_or_missing_key(user_client, media_root, body, status, expected):
     response = user_client.delete(DELETE_URL, body, format="json")
 
     assert response.status_code == status
-    assert response.json() == expected
+    assert {key: response.json()[key] for key in expected} == expected
 
 
 def test_anonymous_cannot_delete(api_client, user_client, media_root):
@@ -519,13 +521,7 @@ def test_failed_database_write_deletes_the_stored_object(
     # Force the random key to collide with an existing row: the object is written, the row
     # insert fails on the unique key, and the object must not be left behind.
     fixed = uuid.UUID("12345678-1234-4234-8234-123456789abc")
-    StoredFile.objects.create(
-        owner=UserFactory(),
-        key=f"avatars/{fixed}.webp",
-        purpose="avatar",
-        size=1,
-        content_type="image/webp",
-    )
+    StoredFileFactory(key=f"avatars/{fixed}.webp")
     monkeypatch.setattr("backend.services.files.uuid.uuid4", lambda: fixed)
 
     response = post_upload(user_client, images.png_bytes(), purpose="avatar")
@@ -567,27 +563,15 @@ def test_swagger_documents_the_multipart_upload(api_client):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_avatar_uploads_leave_exactly_one_avatar(media_root):
     user = UserFactory()
-    barrier = threading.Barrier(2)
-    statuses = []
-
-    def upload_in_thread(source):
-        try:
-            client = auth_client(user)
-            barrier.wait()
-            statuses.append(post_upload(client, source, purpose="avatar").status_code)
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=upload_in_thread, args=(source,))
-        for source in (images.jpeg_bytes(), images.png_bytes())
+    clients = [auth_client(user), auth_client(user)]
+    uploads = [
+        lambda client=client, source=source: post_upload(client, source, purpose="avatar")
+        for client, source in zip(clients, (images.jpeg_bytes(), images.png_bytes()), strict=True)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
-    assert statuses == [201, 201]
+    responses = run_concurrently(uploads, raise_errors=True)
+
+    assert [response.status_code for response in responses] == [201, 201]
     user.refresh_from_db()
     # The second to take the user row lock replaced (and deleted) the first one's avatar.
     assert list(StoredFile.objects.values_list("key", flat=True)) == [user.avatar.name]

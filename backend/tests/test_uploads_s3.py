@@ -11,8 +11,8 @@ from moto.server import ThreadedMotoServer
 
 from backend.models import StoredFile
 from backend.tests import images
-from backend.tests.conftest import auth_client
-from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
+from backend.tests.factories import CreatorFactory, SessionFactory, StoredFileFactory, UserFactory
+from backend.tests.support import auth_client
 
 UPLOAD_URL = "/api/storage/upload/"
 DELETE_URL = "/api/storage/delete/"
@@ -301,13 +301,7 @@ def test_failed_database_write_deletes_the_object_from_the_bucket(
     user, user_client, bucket, monkeypatch
 ):
     fixed = uuid.UUID("87654321-4321-4321-8321-cba987654321")
-    StoredFile.objects.create(
-        owner=UserFactory(),
-        key=f"avatars/{fixed}.webp",
-        purpose="avatar",
-        size=1,
-        content_type="image/webp",
-    )
+    StoredFileFactory(key=f"avatars/{fixed}.webp")
     monkeypatch.setattr("backend.services.files.uuid.uuid4", lambda: fixed)
 
     response = post_upload(user_client, images.png_bytes(), purpose="avatar")

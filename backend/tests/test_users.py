@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from backend.models import User
-from backend.tests.conftest import auth_client
 from backend.tests.factories import UserFactory
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_put_needs_every_editable_field(user, user_client):
     before = User.objects.values().get(pk=user.pk)
     response = user_client.put(UPDATE_URL, {"first_name": "Grace"})
     assert response.status_code == 400
-    assert set(response.json()) == {"last_name", "bio"}
+    assert set(response.json()["errors"]) == {"last_name", "bio"}
     assert User.objects.values().get(pk=user.pk) == before
 
 
@@ -109,16 +109,17 @@ def test_protected_fields_are_400_and_nothing_changes(user, user_client, changes
 
     assert response.status_code == 400
     protected = set(changes) - {"bio"}
-    assert set(response.json()) == protected
+    assert set(response.json()["errors"]) == protected
     assert all(
-        msg[0].startswith("This field cannot be changed here.") for msg in response.json().values()
+        msg[0].startswith("This field cannot be changed here.")
+        for msg in response.json()["errors"].values()
     )
     assert User.objects.values().get(pk=user.pk) == before
 
 
 def test_role_error_points_to_become_creator(user_client):
     response = user_client.patch(UPDATE_URL, {"role": "creator"})
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "role": ["This field cannot be changed here. Use POST /api/users/become_creator/."]
     }
 
@@ -136,7 +137,7 @@ def test_invalid_values_are_400_and_nothing_changes(user, user_client, changes, 
     before = User.objects.values().get(pk=user.pk)
     response = user_client.patch(UPDATE_URL, changes)
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert User.objects.values().get(pk=user.pk) == before
 
 
@@ -175,8 +176,8 @@ def test_users_endpoints_are_in_the_schema(api_client):
 
 
 def test_uploaded_avatar_is_returned_as_an_absolute_url(db):
-    from backend.tests.conftest import auth_client
     from backend.tests.factories import UserFactory
+    from backend.tests.support import auth_client
 
     user = UserFactory(avatar="avatars/abc.webp")
     body = auth_client(user).get("/api/users/me/").json()

@@ -4,12 +4,15 @@ All of them are throttled per client IP in the `auth` scope (THROTTLE_AUTH_RATE)
 the shared cache (Redis when REDIS_URL is set) so every gunicorn worker counts together.
 """
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
@@ -24,19 +27,25 @@ from backend.serializers.auth import (
 )
 from backend.serializers.users import UserProfileSerializer
 from backend.services.users import auth_logout, auth_token_refresh, user_oauth_login
+from backend.throttling import CountingRateThrottle
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+class AuthRateThrottle(CountingRateThrottle):
     """Per client IP, signed in or not: these endpoints are what a password or token
-    guesser hits. The IP is DRF's `get_ident`: REMOTE_ADDR, or with NUM_PROXIES=n the n-th
-    address from the right of X-Forwarded-For, the one our own proxy appended, so a client
-    cannot pick its identity by sending its own X-Forwarded-For."""
+    guesser hits. The IP is `backend.throttling.client_ip`: REMOTE_ADDR, or with NUM_PROXIES=n
+    the n-th address from the right of X-Forwarded-For, the one our own proxy appended, and only
+    when the request comes from one of TRUSTED_PROXIES, so a client cannot pick its identity by
+    sending its own X-Forwarded-For."""
 
     scope = "auth"
 
     def get_rate(self) -> str | None:
         # Read at request time (not import time) so a changed setting takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # drf-stubs types the rates as numbers; they are strings such as "10/min".
+        return cast(str | None, api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -49,8 +58,8 @@ class NoAuthenticationMixin:
     answer 401 with a WWW-Authenticate challenge, as simplejwt's own views do.
     """
 
-    authentication_classes = []
-    permission_classes = [AllowAny]
+    authentication_classes: Sequence[type[BaseAuthentication]] = []
+    permission_classes: "Sequence[_PermissionClass]" = [AllowAny]
 
     def get_authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

@@ -5,6 +5,8 @@ does not exist (404), whatever the method. The services enforce it for writes, t
 for reads.
 """
 
+from typing import cast
+
 from drf_yasg import openapi
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import status, viewsets
@@ -14,7 +16,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from backend.filters import BookingFilter
-from backend.models import Booking
+from backend.models import Booking, User
 from backend.schema import filterset_parameters
 from backend.selectors import bookings as selectors
 from backend.serializers.bookings import (
@@ -74,7 +76,8 @@ class BookingViewSet(viewsets.GenericViewSet):
         # Only for the filter backend and the schema; the endpoints read through selectors.
         if getattr(self, "swagger_fake_view", False):
             return Booking.objects.none()
-        return Booking.objects.filter(user=self.request.user)
+        # IsAuthenticated ran first: the user is a signed-in User, not AnonymousUser.
+        return Booking.objects.filter(user=cast(User, self.request.user))
 
     def handle_exception(self, exc):
         # Errors of the calendar endpoint stay JSON, like every other API error.

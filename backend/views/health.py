@@ -13,6 +13,8 @@ from rest_framework.decorators import (
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from backend.integrations.broker import queue_status
+
 logger = logging.getLogger(__name__)
 
 health_schema = openapi.Schema(
@@ -20,17 +22,27 @@ health_schema = openapi.Schema(
     properties={
         "status": openapi.Schema(type=openapi.TYPE_STRING, enum=["ok", "error"]),
         "database": openapi.Schema(type=openapi.TYPE_STRING, enum=["ok", "error"]),
+        "queue": openapi.Schema(
+            type=openapi.TYPE_STRING,
+            enum=["ok", "down", "inline"],
+            description=(
+                "The task broker: `ok`, `down` (the API still works; background work waits in "
+                "the outbox until the broker is back), or `inline` (no broker: tasks run "
+                "in-process)."
+            ),
+        ),
     },
-    required=["status", "database"],
+    required=["status", "database", "queue"],
 )
 
 
 @swagger_auto_schema(
     method="get",
-    operation_summary="Liveness and database check",
+    operation_summary="Liveness, database and task-queue check",
     operation_description=(
-        "No token, no throttling. 200 `{status: ok, database: ok}` when the database answers; "
-        "503 with `database: error` when it does not (for load balancers and probes)."
+        "No token, no throttling. 200 `{status: ok, database: ok, queue}` when the database "
+        "answers, whatever the broker's state (`queue`: ok, down or inline); 503 with "
+        "`database: error` when the database does not (for load balancers and probes)."
     ),
     security=[],
     responses={200: health_schema, 503: health_schema},
@@ -40,6 +52,7 @@ health_schema = openapi.Schema(
 @permission_classes([AllowAny])
 @throttle_classes([])
 def health(request):
+    queue = queue_status()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -47,6 +60,7 @@ def health(request):
     except DatabaseError:
         logger.warning("health check: database unreachable")
         return Response(
-            {"status": "error", "database": "error"}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            {"status": "error", "database": "error", "queue": queue},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return Response({"status": "ok", "database": "ok"})
+    return Response({"status": "ok", "database": "ok", "queue": queue})

@@ -1,19 +1,21 @@
 """The signed-in user's own account: profile, profile edits, becoming a creator, and leaving
 (the data export and the account deletion, backend/services/privacy.py)."""
 
+from typing import cast
+
 from drf_yasg import openapi
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
-from backend.schema import ERROR_SCHEMA
+from backend.models import User
 from backend.selectors.privacy import user_export
 from backend.serializers.privacy import ExportSerializer
 from backend.serializers.users import UserProfileSerializer, UserProfileUpdateSerializer
 from backend.services.privacy import user_delete
 from backend.services.users import user_become_creator, user_update_profile
+from backend.throttling import ScopedRateThrottle, UserRateThrottle
 
 
 class UserViewSet(viewsets.GenericViewSet):
@@ -24,7 +26,8 @@ class UserViewSet(viewsets.GenericViewSet):
     throttle_scope: str | None = None
 
     def get_queryset(self):
-        return type(self.request.user).objects.filter(pk=self.request.user.pk)
+        # IsAuthenticated ran first: the user is a signed-in User, not AnonymousUser.
+        return User.objects.filter(pk=cast(User, self.request.user).pk)
 
     def get_object(self):
         # The only object here is the caller (DRF's OPTIONS metadata asks for it too).
@@ -58,10 +61,8 @@ class UserViewSet(viewsets.GenericViewSet):
         request_body=no_body,
         responses={
             204: "Deleted: the token used here no longer works.",
-            409: openapi.Response(
-                "`has_upcoming_sessions`: cancel your booked upcoming sessions first.",
-                ERROR_SCHEMA,
-            ),
+            409: "A state conflict: `has_upcoming_sessions` (cancel your booked upcoming "
+            "sessions first), or a booking that could not be cancelled.",
         },
     )
     @me.mapping.delete

@@ -1,0 +1,89 @@
+"""The suite's pytest plugin: shared fixtures and hooks (loaded by backend/tests/conftest.py).
+
+Tests ask for these fixtures by name; helpers that are plain functions (auth_client,
+run_concurrently, backdate) are imported from backend.tests.support.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from backend.models import User
+from backend.tests.factories import CreatorFactory, UserFactory
+from backend.tests.support.clients import auth_client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` skip, with the reason, when the suite runs on SQLite."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL to run it)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    # Throttle counters live in the cache: every test starts with a clean slate.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # PBKDF2 is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db) -> User:
+    return UserFactory.create()
+
+
+@pytest.fixture
+def creator(db) -> User:
+    return CreatorFactory.create()
+
+
+@pytest.fixture
+def user_client(user: User) -> APIClient:
+    return auth_client(user)
+
+
+@pytest.fixture
+def creator_client(creator: User) -> APIClient:
+    return auth_client(creator)
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """A Stripe stand-in on 127.0.0.1 (backend/tests/fake_stripe.py), with keys pointing at it."""
+    from backend.tests.fake_stripe import API_KEY, PUBLISHABLE_KEY, WEBHOOK_SECRET, FakeStripe
+
+    server = FakeStripe().start()
+    settings.STRIPE_SECRET_KEY = API_KEY
+    settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = server.base_url
+    # Short enough that a stalled Stripe fails a test quickly; no retries unless a test asks.
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    yield server
+    server.stop()
