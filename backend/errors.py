@@ -130,6 +130,11 @@ class ErrorCode(StrEnum):
     PAYMENT_NOT_STARTED = "payment_not_started", 409, "The payment could not be started."
     NOT_PAID = "not_paid", 409, "Only a paid booking can be refunded."
     STILL_ACTIVE = "still_active", 409, "The booking still holds its seats: cancel it to refund."
+    HAS_UPCOMING_SESSIONS = (
+        "has_upcoming_sessions",
+        409,
+        "The account's upcoming sessions have active bookings: cancel them before deleting it.",
+    )
     PAYMENT_RECORD_MISSING = (
         "payment_record_missing",
         409,

@@ -352,6 +352,7 @@ REST_FRAMEWORK = {
         # Per user: writing reviews and reporting them (spam and brigading).
         "reviews": env_str("THROTTLE_REVIEW_RATE") or "20/hour",
         "review_reports": env_str("THROTTLE_REVIEW_REPORT_RATE") or "20/hour",
+        "privacy_export": env_str("THROTTLE_EXPORT_RATE") or "10/hour",
     },
     # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only. The
     # header is believed only from TRUSTED_PROXIES (below).

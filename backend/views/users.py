@@ -1,21 +1,29 @@
-"""The signed-in user's own account: profile, profile edits, becoming a creator."""
+"""The signed-in user's own account: profile, profile edits, becoming a creator, and leaving
+(the data export and the account deletion, backend/services/privacy.py)."""
 
 from typing import cast
 
+from drf_yasg import openapi
 from drf_yasg.utils import no_body, swagger_auto_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backend.models import User
+from backend.selectors.privacy import user_export
+from backend.serializers.privacy import ExportSerializer
 from backend.serializers.users import UserProfileSerializer, UserProfileUpdateSerializer
+from backend.services.privacy import user_delete
 from backend.services.users import user_become_creator, user_update_profile
+from backend.throttling import ScopedRateThrottle, UserRateThrottle
 
 
 class UserViewSet(viewsets.GenericViewSet):
     serializer_class = UserProfileSerializer
     # Only the caller's own account is reachable here; no list, no lookup by id.
     pagination_class = None
+    # Set per action (`export`); ScopedRateThrottle ignores views without a scope.
+    throttle_scope: str | None = None
 
     def get_queryset(self):
         # IsAuthenticated ran first: the user is a signed-in User, not AnonymousUser.
@@ -37,6 +45,65 @@ class UserViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["get"])
     def me(self, request):
         return Response(UserProfileSerializer(request.user, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="Delete my account",
+        operation_description=(
+            "Cancels your upcoming bookings (paid ones refunded per the cancellation rules; a "
+            "paid booking inside the cancellation window is kept, not refunded), deletes your "
+            "uploaded files, revokes every token and anonymises the account (username "
+            "`deleted-<id>`, no name, e-mail, bio, avatar or OAuth identity; it cannot sign in "
+            "again). Bookings and payments stay, anonymised, for accounting. A creator whose "
+            "upcoming sessions have active bookings gets 409 `has_upcoming_sessions` and "
+            "nothing changes; their other upcoming sessions are cancelled (or deleted if never "
+            "booked). A 502/503 (Stripe or storage failed) leaves the account usable: retry."
+        ),
+        request_body=no_body,
+        responses={
+            204: "Deleted: the token used here no longer works.",
+            409: "A state conflict: `has_upcoming_sessions` (cancel your booked upcoming "
+            "sessions first), or a booking that could not be cancelled.",
+        },
+    )
+    @me.mapping.delete
+    def delete_me(self, request):
+        user_delete(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @swagger_auto_schema(
+        operation_summary="Export my data",
+        operation_description=(
+            "One JSON document (sent as an attachment) with everything held about you: "
+            "profile, bookings with their audit events and payments, the sessions you created, "
+            "your uploaded files with fresh URLs, and your sign-ins. Nothing about anyone else: "
+            "other people's bookings are not included, and audit events name who acted by role "
+            "only. Throttled (THROTTLE_EXPORT_RATE, default 10/hour)."
+        ),
+        responses={
+            200: openapi.Response(
+                "The export.",
+                ExportSerializer,
+                headers={
+                    "Content-Disposition": openapi.Schema(
+                        type=openapi.TYPE_STRING,
+                        description='attachment; filename="sessions-marketplace-export-<id>.json"',
+                    )
+                },
+            )
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="me/export",
+        # Building the export reads every booking of the user: its own, low rate.
+        throttle_classes=[UserRateThrottle, ScopedRateThrottle],
+        throttle_scope="privacy_export",
+    )
+    def export(self, request):
+        data = ExportSerializer(user_export(user=request.user), context={"request": request}).data
+        filename = f"sessions-marketplace-export-{request.user.pk}.json"
+        return Response(data, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     @swagger_auto_schema(
         methods=["put", "patch"],
