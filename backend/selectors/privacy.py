@@ -2,8 +2,8 @@
 
 What is held about a user: the profile; their bookings, each with its audit events and its
 payments (charges and refunds); the sessions they created (as a creator); the objects they
-stored, with a fresh URL each; the sign-ins (refresh tokens) issued to them. Other people's
-bookings of a creator's sessions are those people's data and are not exported; a booking's
+stored, with a fresh URL each; the reviews they wrote; the sign-ins (refresh tokens) issued to
+them. Other people's bookings of a creator's sessions are those people's data and are not exported; a booking's
 session names its creator by id and username only, as the public catalog does.
 
 In a fixed number of queries, whatever the number of bookings.
@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from backend.integrations.storage import object_url
-from backend.models import Booking, BookingEvent, Payment, Session, StoredFile, User
+from backend.models import Booking, BookingEvent, Payment, Review, Session, StoredFile, User
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class UserExport:
     bookings: Sequence[Booking]
     sessions: Sequence[Session]
     files: Sequence[ExportedFile]
+    # The reviews the user wrote (hidden ones too: they are still held).
+    reviews: Sequence[Review]
     # Annotated with `revoked`.
     sign_ins: Sequence[OutstandingToken]
 
@@ -56,6 +58,7 @@ def user_export(*, user: User) -> UserExport:
         ExportedFile(file=stored, url=object_url(key=stored.key))
         for stored in StoredFile.objects.filter(owner=user).order_by("created_at", "id")
     ]
+    reviews = list(Review.objects.filter(author=user).order_by("created_at", "id"))
     sign_ins = list(
         OutstandingToken.objects.filter(user=user)
         .annotate(revoked=Exists(BlacklistedToken.objects.filter(token=OuterRef("pk"))))
@@ -67,5 +70,6 @@ def user_export(*, user: User) -> UserExport:
         bookings=bookings,
         sessions=sessions,
         files=files,
+        reviews=reviews,
         sign_ins=sign_ins,
     )

@@ -10,7 +10,7 @@ from typing import Any
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
-from backend.models import Booking, BookingEvent, Payment, Session, StoredFile, User
+from backend.models import Booking, BookingEvent, Payment, Review, Session, StoredFile, User
 from backend.serializers.common import absolute_url
 
 
@@ -175,6 +175,23 @@ class ExportSignInSerializer(serializers.Serializer):
     revoked = serializers.BooleanField(help_text="Signed out, rotated or revoked.")
 
 
+class ExportReviewSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "booking",
+            "session",
+            "rating",
+            "comment",
+            "reply",
+            "is_hidden",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
 class ExportSerializer(serializers.Serializer):
     """`GET /api/users/me/export/`: everything held about the caller."""
 
@@ -183,4 +200,5 @@ class ExportSerializer(serializers.Serializer):
     bookings = ExportBookingSerializer(many=True, help_text="Oldest first, with events, payments.")
     sessions = ExportOwnSessionSerializer(many=True, help_text="Sessions you created (creators).")
     files = ExportStoredFileSerializer(many=True, help_text="Objects you uploaded.")
+    reviews = ExportReviewSerializer(many=True, help_text="Reviews you wrote, hidden ones too.")
     sign_ins = ExportSignInSerializer(many=True, help_text="Refresh tokens issued to you.")

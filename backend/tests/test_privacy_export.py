@@ -177,3 +177,14 @@ def test_events_name_staff_and_the_system_by_role_only(user, user_client):
     assert events == {cancelled.pk: ["staff"], hold.pk: ["system"]}
     assert "supportmona" not in response.content.decode()
     assert "mona@example.org" not in response.content.decode()
+
+
+def test_export_lists_the_reviews_the_user_wrote_and_no_one_elses(user, user_client):
+    from backend.tests.reviews_support import attended_booking, review_of
+
+    mine = review_of(attended_booking(user=user), 4, "Clear and kind.")
+    review_of(attended_booking(), 2, "Someone else's words.")
+    body = user_client.get(EXPORT_URL).json()
+    assert [(r["id"], r["rating"], r["comment"]) for r in body["reviews"]] == [
+        (mine.pk, 4, "Clear and kind.")
+    ]
