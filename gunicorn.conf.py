@@ -13,8 +13,10 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-# Inside a container 0.0.0.0 is the only useful address; nginx reaches it over the compose network.
-bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
+# Loopback unless told otherwise: gunicorn belongs behind nginx, and a server reachable directly
+# would let any client send the X-Forwarded-* headers that only the proxy should set. The image
+# (Dockerfile ENV) and docker-compose.yml set 0.0.0.0:8000, where nginx comes over the network.
+bind = os.environ.get("GUNICORN_BIND", "").strip() or "127.0.0.1:8000"
 
 # Processes for parallelism (Django's ORM is blocking); a few threads each absorb slow clients and
 # Stripe calls (threads > 1 makes gunicorn use its gthread worker, 1 the plain sync worker).

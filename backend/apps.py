@@ -18,3 +18,5 @@ class BackendConfig(AppConfig):
         connection_created.connect(lock_guard.install, dispatch_uid="backend.lock_guard")
         if scheduler.should_start():
             scheduler.start_inline_scheduler()
+        # Registers the deployment checks (manage.py check --deploy).
+        from backend import checks  # noqa: F401

@@ -5,7 +5,7 @@ gateway converts to minor units with it, so a currency cannot be accepted in one
 unchargeable in another.
 """
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from backend.exceptions import ValidationFailed
 
@@ -83,3 +83,62 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
 
 def from_minor_units(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_unit_exponent(currency)).quantize(CENT)
+
+
+# Stripe's minimum charge per currency, in the currency's major unit
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). A price below it can
+# never be paid: Stripe refuses the PaymentIntent. Free (0) is not a charge and stays allowed.
+MINIMUM_CHARGE: dict[str, Decimal] = {
+    "USD": Decimal("0.50"),
+    "EUR": Decimal("0.50"),
+    "GBP": Decimal("0.30"),
+    "INR": Decimal("0.50"),
+    "CAD": Decimal("0.50"),
+    "AUD": Decimal("0.50"),
+    "NZD": Decimal("0.50"),
+    "CHF": Decimal("0.50"),
+    "SEK": Decimal("3.00"),
+    "NOK": Decimal("3.00"),
+    "DKK": Decimal("2.50"),
+    "PLN": Decimal("2.00"),
+    "SGD": Decimal("0.50"),
+    "JPY": Decimal("50"),
+}
+# Stripe's `amount` holds at most eight digits in minor units for these currencies
+# (99999999 = 999,999.99 USD or 99,999,999 JPY).
+MAXIMUM_CHARGE_MINOR_UNITS = 99_999_999
+
+
+def minimum_charge(currency: str) -> Decimal:
+    return MINIMUM_CHARGE[currency.upper()]
+
+
+def maximum_charge(currency: str) -> Decimal:
+    """The largest amount one PaymentIntent can carry, in the major unit."""
+    return Decimal(MAXIMUM_CHARGE_MINOR_UNITS).scaleb(-minor_unit_exponent(currency))
+
+
+def price_problem(*, price: Decimal, currency: str, max_seats: int) -> ValidationFailed | None:
+    """Why a session price can never be charged (None: it can). A booking of up to
+    `max_seats` seats is charged price x seats in one PaymentIntent."""
+    code = currency.upper()
+    if price == 0 or code not in MINIMUM_CHARGE:
+        # An unsupported currency is refused on its own (validate_currency).
+        return None
+    if price < minimum_charge(code):
+        return ValidationFailed(
+            f"The price is below the smallest amount that can be charged in {code} "
+            f"({minimum_charge(code)} {code}); use 0 for a free session.",
+            code="price_below_minimum",
+        )
+    if price * max_seats > maximum_charge(code):
+        largest = (maximum_charge(code) / max_seats).quantize(
+            Decimal(1).scaleb(-minor_unit_exponent(code)), rounding=ROUND_FLOOR
+        )
+        return ValidationFailed(
+            f"A booking of {max_seats} seats would exceed the largest amount that can be "
+            f"charged in {code} ({maximum_charge(code)} {code}); the price can be at most "
+            f"{largest} {code}.",
+            code="amount_too_large",
+        )
+    return None

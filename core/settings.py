@@ -5,6 +5,7 @@ One file. Everything that differs between machines is read from the environment 
 missing or example secret refuses to start instead of running insecurely.
 """
 
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -13,6 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from corsheaders.defaults import default_headers as cors_default_headers
+from django.core.checks.security.base import (
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -61,6 +66,17 @@ if SECRET_KEY in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure"
         )
     # Only reachable with DEBUG on: production refuses to start above.
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production-4d8f"  # noqa: S105
+elif not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+):
+    # Django's own `check --deploy` criteria (security.W009), enforced at start-up: a short or
+    # repetitive key signs JWTs and sessions that can be forged by guessing it.
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY is too weak: use at least {SECRET_KEY_MIN_LENGTH} characters with "
+        f"at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 if DEBUG and not ALLOWED_HOSTS:
@@ -223,6 +239,10 @@ STORAGES = {
 }
 
 UPLOAD_MAX_MB = env_int("UPLOAD_MAX_MB", 5)
+# Image decodes at once per process (each up to 32 MB of pixels, backend/services/files.py), and
+# how long an upload waits for its turn before a 503.
+UPLOAD_DECODE_CONCURRENCY = env_int("UPLOAD_DECODE_CONCURRENCY", 1)
+UPLOAD_DECODE_WAIT_SECONDS = env_int("UPLOAD_DECODE_WAIT_SECONDS", 20)
 # Django itself refuses request bodies far beyond the upload limit (multipart overhead allowed).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -234,7 +254,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "sm",
+            # One Redis may serve several deployments (or test runs): each its own prefix.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX") or "sm",
         }
     }
 else:
@@ -291,6 +312,14 @@ OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 30)
 INTEGRATION_LOCK_GUARD = env_str("INTEGRATION_LOCK_GUARD") or ("raise" if DEBUG else "log")
 # Stored files no avatar or session image uses any more are deleted after this long.
 ORPHAN_FILE_GRACE_MINUTES = env_int("ORPHAN_FILE_GRACE_MINUTES", 60)
+# Peers whose X-Forwarded-For names the client (CIDRs, comma-separated): the proxy in front of
+# gunicorn. Anyone else's header is their own claim and ignored. Default: the same host.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES") or ["127.0.0.1/32", "::1/128"]
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address") from error
 
 # --- REST framework, JWT, docs --------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -304,9 +333,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["backend.renderers.ORJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Atomic counters in the shared cache, per client address (backend/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "backend.throttling.AnonRateThrottle",
+        "backend.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
@@ -314,7 +344,8 @@ REST_FRAMEWORK = {
         "auth": env_str("THROTTLE_AUTH_RATE") or "30/minute",
         "uploads": env_str("THROTTLE_UPLOAD_RATE") or "30/minute",
     },
-    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only.
+    # Behind nginx exactly one proxy sets X-Forwarded-For; 0 means use REMOTE_ADDR only. The
+    # header is believed only from TRUSTED_PROXIES (below).
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "backend.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -402,7 +433,13 @@ CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
 EMAIL_URL = env_str("EMAIL_URL") or "console://"
 _email = urlsplit(EMAIL_URL)
 if _email.scheme == "console":
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # In production the console is the log stream: there a message is only counted (recipients,
+    # subject), never printed with names and addresses; check --deploy warns (backend.W002).
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG
+        else "backend.mail.RedactedConsoleBackend"
+    )
 elif _email.scheme == "locmem":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 elif _email.scheme == "file":

@@ -11,7 +11,7 @@ import urllib.request
 
 
 def main() -> int:
-    bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
+    bind = os.environ.get("GUNICORN_BIND", "").strip() or "127.0.0.1:8000"
     port = bind.rsplit(":", 1)[-1]
     hosts = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h.strip()]
     host = hosts[0].lstrip(".") if hosts and hosts[0] != "*" else "localhost"

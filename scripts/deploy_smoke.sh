@@ -165,6 +165,17 @@ expect_status() {
 }
 header() { grep -i "^$1:" "$HEADERS" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
 header_count() { grep -ci "^$1:" "$HEADERS" || true; }
+# The server-wide security headers, each exactly once (a location's own add_header drops them).
+expect_security_headers() {
+  local name value
+  for name in "X-Content-Type-Options:nosniff" "X-Frame-Options:DENY" \
+    "Referrer-Policy:same-origin" "Permissions-Policy:camera=(), microphone=(), geolocation=()"; do
+    value="${name#*:}"
+    name="${name%%:*}"
+    [ "$(header "$name")" = "$value" ] || fail "$1: $name is '$(header "$name")', not '$value'"
+    [ "$(header_count "$name")" = "1" ] || fail "$1: $name sent $(header_count "$name") times"
+  done
+}
 # json EXPR: evaluates a Python expression over the last body, bound to `body`.
 json() { "$PYTHON" -c "import json, sys; body = json.load(open(sys.argv[1])); print($1)" "$BODY"; }
 gunicorn_log_has() { grep -q -- "$1" "$WORK/gunicorn.log"; }
@@ -183,6 +194,7 @@ check_health() {
   request GET /api/health/
   expect_status 200 "health"
   [ "$(json 'body == {"status": "ok", "database": "ok", "queue": "inline"}')" = "True" ] || fail "health body $(cat "$BODY")"
+  expect_security_headers "health"
   [ "$(header X-Content-Type-Options)" = "nosniff" ] || fail "health: no X-Content-Type-Options"
   [ "$(header X-Frame-Options)" = "DENY" ] || fail "health: no X-Frame-Options"
   [ "$(header_count X-Frame-Options)" = "1" ] || fail "health: X-Frame-Options sent twice"
@@ -208,6 +220,7 @@ check_static() {
   case "$(header Content-Type)" in text/css*) ;; *) fail "admin CSS Content-Type $(header Content-Type)" ;; esac
   [ "$(header Cache-Control)" = "public, max-age=31536000, immutable" ] ||
     fail "hashed static Cache-Control: $(header Cache-Control)"
+  expect_security_headers "hashed admin CSS"
   request GET "/static/$hashed" -H "Accept-Encoding: gzip"
   [ "$(header Content-Encoding)" = "gzip" ] || fail "static files are not served gzipped"
   request GET /static/admin/css/base.css
@@ -227,8 +240,12 @@ check_media() {
   request GET /media/smoke.gif
   expect_status 200 "local media"
   case "$(header Content-Security-Policy)" in *sandbox*) ;; *) fail "media without sandbox CSP" ;; esac
+  expect_security_headers "media"
+  request GET /media/no-such-file.png
+  expect_status 404 "missing media"
+  expect_security_headers "missing media"
   if gunicorn_log_has '"GET /media/'; then fail "a /media/ request reached gunicorn"; fi
-  say "ok: media served by nginx with a sandbox CSP"
+  say "ok: media served by nginx with a sandbox CSP and the security headers"
 }
 
 check_docs() {

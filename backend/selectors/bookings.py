@@ -6,7 +6,9 @@ the row itself.
 """
 
 from datetime import UTC
+from email.utils import parseaddr
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -125,8 +127,11 @@ def booking_calendar(*, booking: Booking, now=None) -> bytes:
         event.add("location", location)
     event.add("description", "\n\n".join(description))
 
-    if creator.email:
-        organizer = vCalAddress(f"mailto:{creator.email}")
+    # The creator's name at the platform's address: the .ics is shared and forwarded, and a
+    # creator's own e-mail is private (CONTRACT.md shows it to nobody else).
+    platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    if platform_address:
+        organizer = vCalAddress(f"mailto:{platform_address}")
         organizer.params["cn"] = vText(creator.get_full_name() or creator.username)
         event.add("organizer", organizer)
 

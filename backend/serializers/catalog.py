@@ -7,8 +7,9 @@ from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
+from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.models import Booking, Session
-from backend.money import SUPPORTED_CURRENCIES, is_whole_in
+from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
     UserRefSerializer,
     UserSummarySerializer,
@@ -273,6 +274,12 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             errors["price"] = [f"{currency} prices must be whole numbers."]
         if errors:
             raise serializers.ValidationError(errors)
+        if price is not None:
+            # A price no booking could ever pay: under Stripe's minimum charge, or a largest
+            # booking (MAX_SEATS_PER_BOOKING seats) over its maximum amount. Its own code.
+            problem = price_problem(price=price, currency=currency, max_seats=MAX_SEATS_PER_BOOKING)
+            if problem is not None:
+                raise problem
         if self.instance is None:
             attrs.setdefault("currency", "USD")
         return attrs

@@ -13,7 +13,10 @@ down nothing is written at all (StorageUnavailable, 503).
 
 import io
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,7 +27,13 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from backend.exceptions import NotFound, PayloadTooLarge, StorageUnavailable, ValidationFailed
+from backend.exceptions import (
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    ValidationFailed,
+)
 from backend.integrations.storage import delete_object, save_object
 from backend.models import Session, StoredFile, User
 
@@ -44,6 +53,13 @@ MAX_SIDE_PX = 10_000
 MAX_DECODED_PIXELS = 25_000_000
 # Multipart boundaries, headers and the small form fields around the file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+class UploadsBusy(DomainError):
+    """Every decode slot of this process stayed taken for UPLOAD_DECODE_WAIT_SECONDS (503)."""
+
+    status_code = 503
+    default_code = "uploads_busy"
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,110 @@ def _has_alpha(image: Image.Image) -> bool:
     return image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in image.info
 
 
+# --- Memory: what decoding an image costs, known from its header -----------------------------
+#
+# A 1 KB lossless WebP can declare 5000x5000 pixels; decoding it took a worker from 140 to 608 MB.
+# So the memory a decode needs is estimated from the header (size, mode, format) before any pixel
+# is decoded, and at most UPLOAD_DECODE_CONCURRENCY decodes run at once per process. Costs are
+# bytes per decoded pixel, measured (backend/tests/test_image_limits.py keeps a process doing one
+# worst-case upload under 150 MB of peak RSS):
+# - Pillow keeps 1, L and P at 1 byte per pixel, I;16 at 2 and everything else at 4;
+# - modes Pillow cannot resample well (1, P, I;16, ...) are converted to RGB(A) first (+4);
+# - resampling with alpha works on a premultiplied copy (+4);
+# - Pillow's WebP decoder holds libwebp's two canvases and a copy of the frame (+12).
+MAX_DECODE_BYTES = 48 * 1024 * 1024
+RESAMPLED_AS_IS = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F"})
+WEBP_DECODER_BYTES_PER_PIXEL = 12
+
+_decode_slots: threading.BoundedSemaphore | None = None
+_decode_slots_lock = threading.Lock()
+
+
+def _stored_bytes_per_pixel(mode: str) -> int:
+    if mode in {"1", "L", "P"}:
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def decode_bytes_per_pixel(*, image_format: str, mode: str, has_alpha: bool) -> int:
+    """The decode's working memory per pixel, from what the header says (see above)."""
+    cost = _stored_bytes_per_pixel(mode)
+    if mode not in RESAMPLED_AS_IS:
+        cost += 4
+    if has_alpha:
+        cost += 4
+    if image_format == "WEBP":
+        cost += WEBP_DECODER_BYTES_PER_PIXEL
+    return cost
+
+
+def _webp_header(data: bytes) -> tuple[int, int, bool] | None:
+    """Width, height and alpha from a WebP's first chunk header (RFC 9649), without decoding.
+
+    Pillow allocates the decoder's canvases as soon as a WebP is opened, so its size is checked
+    before Image.open."""
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    chunk = data[12:16]
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width = int.from_bytes(data[26:28], "little") & 0x3FFF
+        height = int.from_bytes(data[28:30], "little") & 0x3FFF
+        return width, height, False
+    if chunk == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool(bits >> 28 & 1)
+    if chunk == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height, bool(data[20] & 0x10)
+    return None
+
+
+def _too_much_memory(width: int, height: int, image_format: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The image is {width}x{height} pixels, too large to process as {image_format}; "
+        "upload a smaller one (or a JPEG).",
+        code="image_too_large",
+    )
+
+
+def _jpeg_draft_size(
+    *, width: int, height: int, max_side: int, bytes_per_pixel: int
+) -> tuple[int, int]:
+    """The size to ask JPEG's scaled decoding (1/1, 1/2, 1/4 or 1/8) for: the most reduction
+    whose longer side still covers `max_side`, or more when that would not fit in
+    MAX_DECODE_BYTES (a huge photo then comes out a little smaller than `max_side`)."""
+    covering = [scale for scale in (1, 2, 4, 8) if max(width, height) // scale >= max_side]
+    preferred = max(covering, default=1)
+    for scale in (1, 2, 4, 8):
+        fits = (width // scale) * (height // scale) * bytes_per_pixel <= MAX_DECODE_BYTES
+        if scale >= preferred and (fits or scale == 8):
+            return max(width // scale, 1), max(height // scale, 1)
+    raise AssertionError("unreachable: scale 8 always returns")
+
+
+@contextmanager
+def decode_slot() -> Iterator[None]:
+    """One of the process's UPLOAD_DECODE_CONCURRENCY decode slots; 503 after waiting
+    UPLOAD_DECODE_WAIT_SECONDS for one. gthread workers serve several requests per process, and
+    each decode may take up to MAX_DECODE_BYTES: their number is what bounds the process."""
+    global _decode_slots
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(settings.UPLOAD_DECODE_CONCURRENCY)
+        slots = _decode_slots
+    if not slots.acquire(timeout=settings.UPLOAD_DECODE_WAIT_SECONDS):
+        raise UploadsBusy(
+            "Too many images are being processed right now; please retry.", code="uploads_busy"
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def _to_output_mode(image: Image.Image, rendition: Rendition) -> Image.Image:
     if _has_alpha(image):
         rgba = image.convert("RGBA")
@@ -111,8 +231,23 @@ def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
     """Decodes `data` as JPEG/PNG/WebP and returns it re-encoded per `rendition`.
 
     Raises ValidationFailed (400) for anything else: not an image, another format (SVG, GIF,
-    HTML), truncated data, a decompression bomb, absurd dimensions.
+    HTML), truncated data, a decompression bomb, absurd dimensions, or more pixels than fit in
+    MAX_DECODE_BYTES (known from the header, before decoding); UploadsBusy (503) when no decode
+    slot frees up in time.
     """
+    webp = _webp_header(data)
+    if webp is not None:
+        width, height, has_alpha = webp
+        cost = decode_bytes_per_pixel(
+            image_format="WEBP", mode="RGBA" if has_alpha else "RGB", has_alpha=has_alpha
+        )
+        if width * height * cost > MAX_DECODE_BYTES:
+            raise _too_much_memory(width, height, "WEBP")
+    with decode_slot():
+        return _reencode(data=data, rendition=rendition)
+
+
+def _reencode(*, data: bytes, rendition: Rendition) -> bytes:
     not_an_image = ValidationFailed("Upload a JPEG, PNG or WebP image.", code="invalid_image")
     too_many_pixels = ValidationFailed("The image has too many pixels.", code="image_too_large")
     try:
@@ -128,15 +263,34 @@ def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
                 )
             if width * height > Image.MAX_IMAGE_PIXELS:
                 raise too_many_pixels
+            image_format = "JPEG" if image.format in JPEG_FORMATS else str(image.format)
+            cost = decode_bytes_per_pixel(
+                image_format=image_format, mode=image.mode, has_alpha=_has_alpha(image)
+            )
             if image.format in JPEG_FORMATS:
                 # Decode a JPEG at 1/2, 1/4 or 1/8 scale when that still covers the output.
-                image.draft(None, (rendition.max_side, rendition.max_side))
+                image.draft(
+                    None,
+                    _jpeg_draft_size(
+                        width=width,
+                        height=height,
+                        max_side=rendition.max_side,
+                        bytes_per_pixel=cost,
+                    ),
+                )
             if image.width * image.height > MAX_DECODED_PIXELS:
                 raise ValidationFailed(
                     f"The image has more than {MAX_DECODED_PIXELS:,} pixels.",
                     code="image_too_large",
                 )
+            if image.width * image.height * cost > MAX_DECODE_BYTES:
+                raise _too_much_memory(image.width, image.height, image_format)
             image.load()
+            # Shrink first, while the full-size pixels are the only big buffer: orientation and
+            # output mode are then applied to the small image, not to full-size copies.
+            if image.mode not in RESAMPLED_AS_IS:
+                image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+            image.thumbnail((rendition.max_side, rendition.max_side), Image.Resampling.LANCZOS)
             # Apply the camera's orientation before the EXIF that carries it is dropped.
             oriented = ImageOps.exif_transpose(image)
             clean = _to_output_mode(oriented, rendition)
@@ -150,7 +304,6 @@ def image_reencode(*, data: bytes, rendition: Rendition) -> bytes:
     # Only pixels go out: no EXIF, comment, ICC profile, XMP or text chunks are carried over
     # from the source (Pillow would write some of them, e.g. a JPEG comment, from `info`).
     clean.info = {}
-    clean.thumbnail((rendition.max_side, rendition.max_side), Image.Resampling.LANCZOS)
     output = io.BytesIO()
     if rendition.pillow_format == "JPEG":
         clean.save(output, "JPEG", quality=85, optimize=True, progressive=True)

@@ -75,9 +75,27 @@ def refund_charge_later(*, booking: Booking, charge: Payment, reason: str = "ref
     outbox_enqueue(
         task=REFUND_TASK,
         kwargs={"booking_id": booking.pk, "charge_id": charge.pk, "reason": reason},
-        effect_key=f"refund:{charge.stripe_id}",
+        effect_key=f"refund:{charge.stripe_id}{refund_attempt_suffix(charge)}",
         retry_failed=True,
     )
+
+
+def refund_attempt_suffix(charge: Payment) -> str:
+    """ "" for the first refund attempt of a charge, "-attempt-N" after N-1 failed ones.
+
+    A retry of the same attempt (a timeout, a killed worker, a redelivered task) keeps its keys
+    and gets Stripe's first answer back; only once Stripe has answered an attempt with a final
+    failed/canceled refund does the next attempt (the admin's "Refund") get new keys, so a
+    failure is not replayed forever and no two refunds are ever in flight for one charge.
+    """
+    failed = Payment.objects.filter(
+        booking_id=charge.booking_id, kind=Kind.REFUND, status__in=("failed", "canceled")
+    ).count()
+    return "" if failed == 0 else f"-attempt-{failed + 1}"
+
+
+def refund_idempotency_key(charge: Payment) -> str:
+    return f"sm-refund-{charge.stripe_id}{refund_attempt_suffix(charge)}"
 
 
 def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
@@ -100,7 +118,7 @@ def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
         refund = stripe_gateway.create_refund(
             payment_intent_id=charge.stripe_id,
             metadata={"booking_id": str(booking_id)},
-            idempotency_key=f"sm-refund-{charge.stripe_id}",
+            idempotency_key=refund_idempotency_key(charge),
         )
     except ValidationFailed as error:
         logger.error("stripe refused to refund booking %s: %s", booking_id, error)

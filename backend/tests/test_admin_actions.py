@@ -324,6 +324,28 @@ def test_a_refund_stripe_has_not_completed_is_reported_as_such(
     assert refunds_at_stripe(fake_stripe) == 1
 
 
+def test_refund_after_a_failed_refund_is_a_new_attempt_that_can_succeed(
+    client, fake_stripe, django_capture_on_commit_callbacks
+):
+    log_in_staff(client)
+    booking, _ = paid_booking(fake_stripe)
+    fake_stripe.set_refund_status("failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(client, "cancel_bookings", [booking])
+    fake_stripe.set_refund_status("succeeded")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(client, "refund_bookings", [booking])
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(client, "refund_bookings", [booking])  # nothing left to refund
+
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("cancelled", "refunded")
+    assert refunds_at_stripe(fake_stripe) == 2
+    statuses = sorted(booking.payments.filter(kind="refund").values_list("status", flat=True))
+    assert statuses == ["failed", "succeeded"]
+
+
 def test_a_session_cancelled_in_the_admin_records_the_staff_user(client):
     staff = log_in_staff(client)
     booking = BookingFactory(payment_status="not_required")

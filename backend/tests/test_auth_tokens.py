@@ -313,6 +313,7 @@ def test_spoofed_forwarded_for_does_not_escape_the_throttle(api_client, auth_rat
 @pytest.mark.django_db
 def test_behind_one_proxy_the_address_nginx_appended_counts(api_client, settings, auth_rate):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]  # nginx's network (test_throttling.py)
     nginx = "10.0.0.2"
     for n in range(3):
         # The client prepends whatever it likes; nginx appends the real address last.

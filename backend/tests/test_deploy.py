@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.live_server import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
     "DJANGO_DEBUG": "false",
     "DJANGO_ALLOWED_HOSTS": "api.example.com",
+    # A shared cache and a mail server (check --deploy: backend.E001, backend.W002).
+    "REDIS_URL": "redis://redis:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer@smtp.example.com:587",
     "CSRF_TRUSTED_ORIGINS": "https://api.example.com",
     "DJANGO_SECURE_SSL_REDIRECT": "true",
     "DJANGO_HSTS_SECONDS": "31536000",
@@ -127,6 +132,10 @@ def test_compose_file_is_valid_with_the_example_env(tmp_path):
     # env_file .env reached the backend.
     assert services["backend"]["environment"]["DJANGO_DEBUG"] == "false"
     assert services["backend"]["environment"]["NUM_PROXIES"] == "1"
+    # Throttles count in the redis service; gunicorn listens where nginx can reach it.
+    assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/1"
+    assert services["backend"]["environment"]["GUNICORN_BIND"] == "0.0.0.0:8000"
+    assert services["redis"]["image"] == "redis:7.4"
     assert services["backend"]["volumes"] == ["media:/srv/media:rw", "static:/srv/static:rw"]
     assert services["nginx"]["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert services["nginx"]["volumes"] == [
@@ -241,7 +250,14 @@ def test_deploy_smoke_through_nginx():
         cwd=REPO,
         # SMOKE_FULL: also a booking and uploads at and just over the limit (those endpoints
         # are merged).
-        env={**os.environ, "PYTHON": sys.executable, "SMOKE_FULL": "1"},
+        # Free ports: other test runs on the machine may run the smoke test at the same time.
+        env={
+            **os.environ,
+            "PYTHON": sys.executable,
+            "SMOKE_FULL": "1",
+            "SMOKE_GUNICORN_PORT": str(free_port()),
+            "SMOKE_NGINX_PORT": str(free_port()),
+        },
         capture_output=True,
         text=True,
         timeout=180,
@@ -276,13 +292,14 @@ def test_gunicorn_config_reads_workers_threads_timeouts_and_bind_from_the_enviro
     assert config["control_socket_disable"] is True
 
 
-def test_gunicorn_config_defaults_suit_a_container(monkeypatch):
+def test_gunicorn_config_defaults_suit_a_host_behind_a_proxy(monkeypatch):
     import runpy
 
     for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_BIND"):
         monkeypatch.delenv(name, raising=False)
     config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
-    assert config["bind"] == "0.0.0.0:8000"
+    # Loopback: only a proxy on the same host reaches it (the image and compose set 0.0.0.0).
+    assert config["bind"] == "127.0.0.1:8000"
     assert 1 <= config["workers"] <= 9
     # Above DB_STATEMENT_TIMEOUT_MS (30 s): the database gives up first, the client gets JSON.
     assert (config["threads"], config["timeout"]) == (2, 60)

@@ -186,6 +186,10 @@ def run_settings(env: dict) -> subprocess.CompletedProcess:
     )
 
 
+# Long and varied enough for production (weak keys: test_production_safety.py).
+STRONG_KEY = "test-only-production-key-4b7e9d2a6c1f8e3b5a0d7c9e2f4a6b8d"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -198,7 +202,7 @@ def run_settings(env: dict) -> subprocess.CompletedProcess:
             },
             "SECRET_KEY",
         ),
-        ({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50}, "ALLOWED_HOSTS"),
+        ({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS"),
     ],
 )
 def test_production_settings_refuse_insecure_configuration(env, message):
@@ -212,7 +216,7 @@ def test_production_settings_start_when_configured():
     result = run_settings(
         {
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "k" * 60,
+            "DJANGO_SECRET_KEY": STRONG_KEY,
             "DJANGO_ALLOWED_HOSTS": "api.example.com",
         }
     )

@@ -9,7 +9,6 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
@@ -24,13 +23,15 @@ from backend.serializers.auth import (
 )
 from backend.serializers.users import UserProfileSerializer
 from backend.services.users import auth_logout, auth_token_refresh, user_oauth_login
+from backend.throttling import CountingRateThrottle
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+class AuthRateThrottle(CountingRateThrottle):
     """Per client IP, signed in or not: these endpoints are what a password or token
-    guesser hits. The IP is DRF's `get_ident`: REMOTE_ADDR, or with NUM_PROXIES=n the n-th
-    address from the right of X-Forwarded-For, the one our own proxy appended, so a client
-    cannot pick its identity by sending its own X-Forwarded-For."""
+    guesser hits. The IP is `backend.throttling.client_ip`: REMOTE_ADDR, or with NUM_PROXIES=n
+    the n-th address from the right of X-Forwarded-For, the one our own proxy appended, and only
+    when the request comes from one of TRUSTED_PROXIES, so a client cannot pick its identity by
+    sending its own X-Forwarded-For."""
 
     scope = "auth"
 

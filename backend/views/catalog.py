@@ -122,7 +122,13 @@ class SessionViewSet(viewsets.ModelViewSet):
     @swagger_auto_schema(
         operation_summary="Create a session (creators)",
         request_body=SessionWriteSerializer,
-        responses={201: SessionSerializer, 400: "Invalid input", 403: "Not a creator"},
+        responses={
+            201: SessionSerializer,
+            400: "Invalid input; `price_below_minimum` or `amount_too_large` for a price Stripe "
+            "could never charge (under the currency's minimum charge, or 10 seats over its "
+            "largest amount)",
+            403: "Not a creator",
+        },
     )
     def create(self, request, *args, **kwargs):
         serializer = SessionWriteSerializer(data=request.data, context={"request": request})

@@ -5,7 +5,6 @@ from drf_yasg.utils import swagger_auto_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from backend.serializers.files import (
@@ -19,6 +18,7 @@ from backend.services.files import (
     too_large_error,
     upload_max_request_bytes,
 )
+from backend.throttling import ScopedRateThrottle, UserRateThrottle
 
 error_response_schema = openapi.Schema(
     type=openapi.TYPE_OBJECT,
@@ -63,7 +63,9 @@ class FileUploadView(APIView):
         operation_description=(
             "Multipart form. The image is decoded (JPEG, PNG or WebP only, whatever its name or "
             "declared type), re-encoded without metadata, stored under a random key and set "
-            "as your avatar or your session's image; the previous one is deleted."
+            "as your avatar or your session's image; the previous one is deleted. An image "
+            "whose decoding would need more than 48 MB (about 12 megapixels of RGB PNG or "
+            "JPEG, 3 of WebP; JPEGs are decoded scaled down) is a 400 `image_too_large`."
         ),
         request_body=FileUploadInputSerializer,
         responses={
@@ -71,7 +73,10 @@ class FileUploadView(APIView):
             400: error_response("Not an accepted image, or invalid fields."),
             404: error_response("session_id is not one of your sessions."),
             413: error_response("The file is larger than UPLOAD_MAX_MB."),
-            503: error_response("Storage is unavailable; nothing was stored."),
+            503: error_response(
+                "Storage is unavailable (`storage_unavailable`), or every image decode slot "
+                "of the server stayed busy (`uploads_busy`); nothing was stored."
+            ),
         },
     )
     def post(self, request):

@@ -16,12 +16,14 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from backend.integrations import stripe_gateway
+from backend.management.commands.ensure_superuser import password_problems
 from backend.models import Booking, Session, User
 from backend.services.bookings import booking_cancel
 from backend.services.payments import payment_confirm_from_client, payment_create_intent
@@ -73,7 +75,7 @@ SESSIONS = [
     (2, "Strength over 40", "fitness", "30.00", "EUR", 17, 18, 60, 10, False, "published"),
     (2, "Meditation for sleep", "wellness", "0.00", "EUR", -3, 21, 30, 100, True, "published"),
     (2, "Posture clinic", "wellness", "20.00", "EUR", -12, 17, 45, 10, False, "published"),
-    (2, "Partner yoga", "yoga", "18.00", "JPY", 24, 11, 60, 12, False, "draft"),
+    (2, "Partner yoga", "yoga", "1800.00", "JPY", 24, 11, 60, 12, False, "draft"),
     (2, "Weekend retreat planning", "wellness", "0.00", "EUR", 28, 10, 60, 25, True, "published"),
 ]
 
@@ -93,6 +95,24 @@ BOOKINGS = [
     (4, "Office hours", 1, "confirmed", "not_required"),
     (4, "Intro to machine learning", 1, "confirmed", "paid"),
 ]
+
+
+def refuse_weak_passwords(*, shared: str, admin: str) -> None:
+    """With DJANGO_DEBUG=false the given passwords pass ensure_superuser's check, or nothing is
+    written: the admin is a superuser, and the demo accounts sign in to a real deployment.
+    Generated passwords (none given) are random and always pass."""
+    given = [("admin", admin, "DJANGO_SUPERUSER_PASSWORD or SEED_DEMO_PASSWORD")] if admin else []
+    if shared:
+        given += [(username, shared, "SEED_DEMO_PASSWORD") for username, *_ in CREATORS + USERS]
+    for username, password, variable in given:
+        problems = password_problems(password, username=username, email=f"{username}@example.com")
+        if problems:
+            # The password itself is never printed: it would end up in container logs.
+            raise CommandError(
+                f"seed_demo: {variable} is refused with DJANGO_DEBUG=false (account "
+                f"{username!r}): " + "; ".join(problems) + ". Leave it empty for random "
+                "passwords, or choose a long random one."
+            )
 
 
 class Command(BaseCommand):
@@ -135,7 +155,13 @@ class Command(BaseCommand):
         chosen_password = os.environ.get("SEED_DEMO_PASSWORD", "").strip()
         # One password for every demo account, so a client (Postman, API_EXAMPLES.md) needs one.
         shared_password = chosen_password or secrets.token_urlsafe(12)
-        admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip() or shared_password
+        chosen_admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip()
+        admin_password = chosen_admin_password or shared_password
+        if not settings.DEBUG:
+            # Only chosen passwords: generated ones are random.
+            refuse_weak_passwords(
+                shared=chosen_password, admin=chosen_admin_password or chosen_password
+            )
         credentials: list[tuple[str, str, str]] = []
         shared_password_used = False
 
