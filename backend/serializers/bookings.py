@@ -145,10 +145,18 @@ class BookingUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+class EventActorSerializer(UserRefSerializer):
+    """Who made a change, `{id, username}`, or null: the system (expiry, tasks) or Stripe."""
+
+    class Meta(UserRefSerializer.Meta):
+        # Inline in the schema, not a $ref: only an inline schema can say "or null" in Swagger 2.
+        ref_name = None
+
+
 class BookingEventSerializer(serializers.ModelSerializer):
     """One change of a booking. `actor` is null for the system (expiry, tasks) and Stripe."""
 
-    actor = UserRefSerializer(read_only=True, allow_null=True)
+    actor = EventActorSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = BookingEvent

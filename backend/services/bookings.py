@@ -149,6 +149,9 @@ def booking_cancel(
             as_staff=as_staff,
         )
         booking_cancel_locked(booking=booking, actor=actor, role=role, reason=reason)
+    # The refund is a task after the commit: without a broker it has run by now (inline), so
+    # the caller sees the payment as it stands. Only plain fields: loaded relations stay.
+    booking.refresh_from_db(fields=["status", "payment_status", "refunded_amount", "updated_at"])
     return booking
 
 
