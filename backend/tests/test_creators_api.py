@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 
 from backend.models import Booking, CreatorRating, Review, Session, User
 from backend.services import reviews as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.reviews_support import attended_booking, error_fields, past_session, review_of
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

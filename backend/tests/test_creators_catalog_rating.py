@@ -15,9 +15,9 @@ from backend.pagination import DeepPagePaginator
 from backend.selectors import catalog as catalog_selectors
 from backend.serializers.catalog import MySessionSerializer, SessionSerializer
 from backend.services import reviews as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.reviews_support import attended_booking, review_of
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,6 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from backend.models import Booking, CreatorRating, Review, ReviewReport
 from backend.services import reviews as services
-from backend.tests.conftest import auth_client
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
 from backend.tests.reviews_support import (
     attended_booking,
@@ -21,6 +20,7 @@ from backend.tests.reviews_support import (
     rating_row,
     review_of,
 )
+from backend.tests.support import auth_client
 
 pytestmark = pytest.mark.django_db
 
