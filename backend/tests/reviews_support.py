@@ -13,7 +13,7 @@ def past_session(*, ended_ago: timedelta = timedelta(hours=1), **fields) -> Sess
     """A published session of 60 minutes that ended `ended_ago` ago."""
     fields.setdefault("duration_minutes", 60)
     start = timezone.now() - ended_ago - timedelta(minutes=fields["duration_minutes"])
-    return SessionFactory(start_time=start, **fields)
+    return SessionFactory.create(start_time=start, **fields)
 
 
 def attended_booking(
@@ -21,7 +21,9 @@ def attended_booking(
 ) -> Booking:
     """A confirmed booking of a session that has ended (what may be reviewed)."""
     session = session or past_session(**session_fields)
-    return BookingFactory(session=session, user=user or UserFactory(), status="confirmed")
+    return BookingFactory.create(
+        session=session, user=user or UserFactory.create(), status="confirmed"
+    )
 
 
 def review_of(booking: Booking, rating: int, comment: str = "") -> Review:

@@ -107,8 +107,8 @@ def rated_creators(ratings: list[int | None]) -> list[User]:
     """One creator per entry, each with one upcoming session, reviewed once with that rating."""
     creators = []
     for rating in ratings:
-        creator = CreatorFactory()
-        SessionFactory(creator=creator)
+        creator = CreatorFactory.create()
+        SessionFactory.create(creator=creator)
         if rating is not None:
             review_of(attended_booking(creator=creator), rating)
         creators.append(creator)

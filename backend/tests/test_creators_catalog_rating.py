@@ -31,10 +31,10 @@ def count_queries(client, url: str) -> tuple[int, dict]:
 
 def rated(ratings: list[int], **session_fields) -> tuple[User, Session]:
     """A creator reviewed with `ratings` (on a past session) and one upcoming session."""
-    creator = CreatorFactory()
+    creator = CreatorFactory.create()
     for rating in ratings:
         review_of(attended_booking(creator=creator), rating)
-    return creator, SessionFactory(creator=creator, **session_fields)
+    return creator, SessionFactory.create(creator=creator, **session_fields)
 
 
 def test_catalog_entries_and_detail_carry_the_creators_rating(api_client):
