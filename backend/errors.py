@@ -86,9 +86,14 @@ class ErrorCode(StrEnum):
     ACCOUNT_INACTIVE = "account_inactive", 403, "The account is deactivated."
     NOT_CREATOR = "not_creator", 403, "Only the session's creator may do this."
     NOT_OWNER = "not_owner", 403, "Only the person who booked may do this."
+    NOT_BOOKING_USER = "not_booking_user", 403, "Only the person who booked may review it."
+    NOT_REVIEW_AUTHOR = "not_review_author", 403, "Only the review's author may edit it."
+    NOT_SESSION_CREATOR = "not_session_creator", 403, "Only the session's creator may reply."
 
     # --- 404-415: routing and negotiation ---------------------------------------------------
     NOT_FOUND = "not_found", 404, "Unknown, or not yours to see."
+    REVIEW_NOT_FOUND = "review_not_found", 404, "No visible review with this id."
+    CREATOR_NOT_FOUND = "creator_not_found", 404, "No public creator with this username."
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "The method is not allowed on this URL."
     NOT_ACCEPTABLE = "not_acceptable", 406, "No answer in the format the Accept header asks for."
     REQUEST_TOO_LARGE = "request_too_large", 413, "The request body is larger than the limit."
@@ -97,6 +102,13 @@ class ErrorCode(StrEnum):
 
     # --- 409: state conflicts ---------------------------------------------------------------
     CONFLICT = "conflict", 409, "The resource's state does not allow this."
+    BOOKING_NOT_CONFIRMED = "booking_not_confirmed", 409, "Only a confirmed booking is reviewed."
+    SESSION_NOT_ENDED = "session_not_ended", 409, "The session has not ended yet."
+    REVIEW_WINDOW_CLOSED = "review_window_closed", 409, "Reviews close 30 days after the end."
+    ALREADY_REVIEWED = "already_reviewed", 409, "The booking already has a review."
+    EDIT_WINDOW_CLOSED = "edit_window_closed", 409, "Reviews are editable for 7 days."
+    ALREADY_REPLIED = "already_replied", 409, "The review already has the creator's reply."
+    ALREADY_REPORTED = "already_reported", 409, "You already reported this review."
     BOOKING_CONFLICT = "booking_conflict", 409, "The booking's state does not allow this."
     SOLD_OUT = "sold_out", 409, "The session has no seats left."
     NOT_ENOUGH_SEATS = "not_enough_seats", 409, "Fewer seats are left than asked for."

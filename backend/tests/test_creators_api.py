@@ -108,7 +108,7 @@ def rated_creators(ratings: list[int | None]) -> list[User]:
     creators = []
     for rating in ratings:
         creator = CreatorFactory.create()
-        SessionFactory(creator=creator)
+        SessionFactory.create(creator=creator)
         if rating is not None:
             review_of(attended_booking(creator=creator), rating)
         creators.append(creator)

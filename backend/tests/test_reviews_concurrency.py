@@ -15,10 +15,14 @@ from backend.models import CreatorRating, Review
 from backend.services import reviews as services
 from backend.tests.factories import CreatorFactory, UserFactory
 from backend.tests.reviews_support import attended_booking, rating_row, review_of
-from backend.tests.support import auth_client
-from backend.tests.test_bookings_concurrency import run_together
+from backend.tests.support import auth_client, run_concurrently
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(tasks):
+    """Every task on its own thread and connection, released at once (see support)."""
+    return run_concurrently(tasks, lock_timeout="30s")
 
 
 def post_review(booking, rating):

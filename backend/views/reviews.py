@@ -12,7 +12,6 @@ from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
 from backend.models import Booking, Review, Session
 from backend.selectors import reviews as selectors
@@ -26,6 +25,7 @@ from backend.serializers.reviews import (
     ReviewUpdateSerializer,
 )
 from backend.services import reviews as services
+from backend.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 from backend.views.catalog import PAGE_PARAMS
 
 PLAIN_TEXT = "Plain text, returned exactly as sent; never interpreted as HTML."
