@@ -15,9 +15,9 @@ re-implemented here:
    (one audit event each), the admin log's copies of their name are rewritten, and the account
    is anonymised and deactivated. Bookings, their events and payments stay, pointing at it.
 
-Steps 2 and 3 talk to Stripe and S3 outside that last transaction. If one fails (502/503),
-what was done stays done and the account is still active and untouched: calling
-`user_delete` again carries on where it stopped.
+Steps 2 and 3 run outside that last transaction (refunds are queued tasks; S3 is called
+directly). If one fails (a 503 from storage), what was done stays done and the account is still
+active and untouched: calling `user_delete` again carries on where it stopped.
 """
 
 import logging

@@ -56,7 +56,7 @@ class UserViewSet(viewsets.GenericViewSet):
             "again). Bookings and payments stay, anonymised, for accounting. A creator whose "
             "upcoming sessions have active bookings gets 409 `has_upcoming_sessions` and "
             "nothing changes; their other upcoming sessions are cancelled (or deleted if never "
-            "booked). A 502/503 (Stripe or storage failed) leaves the account usable: retry."
+            "booked). A 503 (storage down) leaves the account usable: retry."
         ),
         request_body=no_body,
         responses={
