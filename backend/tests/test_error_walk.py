@@ -27,6 +27,15 @@ pytestmark = pytest.mark.django_db
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# DELETE /api/users/me/ with a valid token succeeds and ends that account, and with it the
+# walk's later requests: its refusals are proved in backend/tests/test_privacy_delete.py.
+ENDS_THE_ACCOUNT = re.compile(r"^/api/users/me(\.[a-z0-9]+)?/?$")
+
+
+def walked(method: str, path: str) -> bool:
+    return not (method == "DELETE" and ENDS_THE_ACCOUNT.match(path))
+
+
 BODIES = {
     "malformed json": ("application/json", b'{"session": 1,'),
     "nested json": ("application/json", b"[" * 3000),
@@ -199,7 +208,7 @@ def test_every_error_on_every_pattern_is_json_with_a_registered_code(world):
     headers_by_auth = auth_headers(world)
     for regex, _ in api_patterns():
         path = sample_path(regex, pk_for(regex, world))
-        for method in METHODS:
+        for method in filter(lambda m: walked(m, path), METHODS):
             for auth, headers in headers_by_auth.items():
                 response = send(client, method, path, headers)
                 record(method, regex, response)
@@ -207,7 +216,7 @@ def test_every_error_on_every_pattern_is_json_with_a_registered_code(world):
             response = send(client, method, path, {"HTTP_ACCEPT": "application/xml"})
             record(method, regex, response)
             check(response, (method, path, "Accept xml"), problems)
-        for method in WRITE_METHODS:
+        for method in filter(lambda m: walked(m, path), WRITE_METHODS):
             for auth in ("anonymous", "user", "creator"):
                 for kind, (content_type, body) in BODIES.items():
                     response = send(client, method, path, headers_by_auth[auth], content_type, body)

@@ -98,7 +98,7 @@ def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twic
                 "OUTBOX_REPUBLISH_AFTER_SECONDS": "5",
                 "OUTBOX_SWEEP_SECONDS": "2",
             }
-            with live_server(suffix="redisdown", workers=2, extra_env=env) as server:
+            with live_server(suffix="redisdown", workers=2, extra_env=env, seed=False) as server:
                 data = create_load_data(server, tag="rd", sessions=3, capacity=10, users=users)
                 paid = create_load_data(
                     server, tag="rdp", sessions=1, capacity=10, users=paid_users, price="25.00"
@@ -112,10 +112,11 @@ def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twic
                     ]
                     # Their "received" and "confirmed" e-mails, before the outage.
                     wait_for(
-                        lambda: outbox_statuses(server) == {"done": 2 * paid_users},
+                        lambda: set(outbox_statuses(server)) == {"done"},
                         timeout=60,
                         what="the paid bookings' e-mails",
                     )
+                    done_before = outbox_statuses(server)["done"]
                     answered: list = []
 
                     def one(index: int):
@@ -138,15 +139,23 @@ def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twic
                     assert [r.status for r in cancels] == [200] * paid_users
                     stranded = outbox_statuses(server)
                     assert stranded.get("pending", 0) >= users // 2 + 2 * paid_users, stranded
+                    asked = sum(stranded.values())
                     assert fake.refund_count == 0
                     health = request(server.url, "GET", "/api/health/")
                     assert (health.status, health.body["queue"]) == (200, "down")
 
                     broker.start()
+                    if worker.popen.poll() is not None:
+                        # kombu's Redis transport may exit the worker when the broker vanishes
+                        # with a message unacknowledged; its supervisor (docker-compose's
+                        # restart policy) starts it again, and so does this test.
+                        worker = start_worker(server.env, tmp_path, name="worker-restarted")
                     beat = start_beat(server.env, tmp_path, name="beat")
-                    total = users + 4 * paid_users  # + received, confirmed, cancelled, refund
+                    # Booking e-mails (one per load booking), then per paid booking a
+                    # cancellation e-mail and a refund, on top of what was done before.
+                    assert asked - done_before == users + 2 * paid_users
                     wait_for(
-                        lambda: outbox_statuses(server) == {"done": total},
+                        lambda: outbox_statuses(server) == {"done": asked},
                         timeout=120,
                         what="every outbox row done after Redis came back",
                     )
