@@ -49,6 +49,18 @@ class ErrorCode(StrEnum):
         "The largest booking's amount would exceed what Stripe can charge.",
     )
     START_TIME_PAST = "start_time_past", 400, "The session's start time is in the past."
+    INVALID_TIMEZONE = "invalid_timezone", 400, "Not an IANA time zone name."
+    INVALID_RRULE = "invalid_rrule", 400, "The series' RRULE is not valid RFC 5545."
+    UNSUPPORTED_RRULE = "unsupported_rrule", 400, "The RRULE uses a part series do not support."
+    RRULE_UNBOUNDED = "rrule_unbounded", 400, "The RRULE needs COUNT or UNTIL."
+    TOO_MANY_OCCURRENCES = (
+        "too_many_occurrences",
+        400,
+        "The RRULE gives more dates than a series may have (52).",
+    )
+    OCCURRENCE_IN_PAST = "occurrence_in_past", 400, "A date of the series would be in the past."
+    OCCURRENCE_TOO_FAR = "occurrence_too_far", 400, "A date of the series is too far ahead."
+    NO_OCCURRENCES = "no_occurrences", 400, "The RRULE gives no date at all."
     USERNAME_TAKEN = "username_taken", 400, "No free username could be picked for the account."
     TOKEN_MISMATCH = "token_mismatch", 400, "The refresh token belongs to another account."
     EMPTY_FILE = "empty_file", 400, "The uploaded file is empty."
@@ -134,6 +146,11 @@ class ErrorCode(StrEnum):
         "The capacity would be below the seats already taken.",
     )
     SESSION_CANCELLED = "session_cancelled", 409, "The session is cancelled (final)."
+    SERIES_FINISHED = (
+        "series_finished",
+        409,
+        "Every date of the series has started or is cancelled; nothing left to change.",
+    )
     INVALID_STATUS = "invalid_status", 409, "A new session cannot start out cancelled."
     HAS_BOOKINGS = "has_bookings", 409, "The session has bookings and cannot be deleted."
     PAYMENT_NOT_REQUIRED = "payment_not_required", 409, "The booking needs no payment."

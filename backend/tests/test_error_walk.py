@@ -73,9 +73,10 @@ def api_patterns() -> list[tuple[str, Any]]:
 
 def regex_of(pattern) -> str:
     text = str(pattern)
-    if hasattr(pattern, "_route"):  # a path() route: no converters under /api/
-        assert "<" not in text, text
-        return re.escape(text)
+    if hasattr(pattern, "_route"):  # a path() route: `<int:pk>` is the only converter used
+        regex = re.escape(text).replace("<int:pk>", "(?P<pk>[0-9]+)")
+        assert "<" not in regex.replace("(?P<pk>", ""), text
+        return regex
     return text.removeprefix("^").removesuffix("$")
 
 
@@ -86,6 +87,7 @@ def pk_for(regex: str, world) -> int:
 
 def sample_path(regex: str, pk: int) -> str:
     path = re.sub(r"\(\?P<pk>[^)]*\)", str(pk), regex)
+    path = re.sub(r"\(\?P<username>[^)]*\)", "no-such-creator", path)
     path = path.replace(".*", "no/such/thing/")
     return "/" + re.sub(r"\\(.)", r"\1", path)
 

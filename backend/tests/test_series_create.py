@@ -280,7 +280,7 @@ def test_bad_rules_are_400_with_reason_and_code_and_create_nothing(creator_clien
 def test_invalid_fields_are_400_and_create_nothing(creator_client, overrides, field):
     response = create(creator_client, **overrides)
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert SessionSeries.objects.count() == 0
     assert Session.objects.count() == 0
 
