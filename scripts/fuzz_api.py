@@ -30,7 +30,7 @@ CHECKS = ",".join(
 
 # Without provider keys the OAuth sign-in answers 503 "not configured" (CONTRACT.md), and with
 # keys it would need the internet; its exchanges with the providers are tested with stubbed
-# providers in backend/tests/test_auth_oauth.py. Here its answers are still checked against the
+# providers in backend/tests/test_auth_oauth_*.py. Here its answers are still checked against the
 # schema, but a 503 is not counted as a server error.
 OAUTH_LOGIN = "/auth/oauth/login/"
 

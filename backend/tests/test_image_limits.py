@@ -53,16 +53,6 @@ def post_upload(client, data: bytes, **fields):
 
 
 @pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    }
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture
 def fresh_decode_slots(monkeypatch):
     # Slots are created once per process from the settings; each test gets its own.
     monkeypatch.setattr(files, "_decode_slots", None)

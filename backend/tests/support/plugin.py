@@ -5,14 +5,16 @@ run_concurrently, backdate) are imported from backend.tests.support.
 """
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
+import responses
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from backend.models import User
-from backend.tests.factories import CreatorFactory, UserFactory
+from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.support.clients import auth_client
 
 
@@ -87,3 +89,38 @@ def fake_stripe(settings):
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     yield server
     server.stop()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """File system storage under a temporary MEDIA_ROOT (test_uploads_*.py use it on every test)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Explicit, whatever the environment says: changing STORAGES also resets default_storage,
+    # the object every FileField holds.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    }
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def oauth_providers(settings) -> None:
+    """Google and GitHub configured with test credentials (test_auth_oauth_*.py, every test)."""
+    settings.SOCIAL_AUTH_GOOGLE_OAUTH2_KEY = "google-client-id"
+    settings.SOCIAL_AUTH_GOOGLE_OAUTH2_SECRET = "google-secret"
+    settings.SOCIAL_AUTH_GITHUB_KEY = "github-client-id"
+    settings.SOCIAL_AUTH_GITHUB_SECRET = "github-secret"
+
+
+@pytest.fixture
+def provider():
+    """The OAuth providers' endpoints, stubbed with `responses`; every stub must be called."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def session(creator: User):
+    """A creator's session with 5 seats at 20.00 (the catalog API tests)."""
+    return SessionFactory(creator=creator, capacity=5, price=Decimal("20.00"))
