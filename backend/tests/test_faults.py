@@ -70,6 +70,41 @@ def wait_healthy(server, within: float) -> float:
     raise AssertionError(f"not healthy again within {within}s")
 
 
+def test_worker_killed_mid_booking_leaves_no_half_written_booking():
+    with live_server(suffix="sigkill", workers=2) as server:
+        data = create_load_data(server, tag="sigkill", sessions=1, capacity=5, users=2)
+        session_id = data["sessions"][0]
+        with psycopg.connect(server.database_url) as holder:
+            # Hold the session row so that the booking request waits inside its transaction.
+            holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
+            booking = in_background(booking_job(server, data["tokens"][0], session_id))
+            waiting = 0
+            for _ in range(300):  # up to 30 s on a loaded machine
+                waiting = holder.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).fetchone()[0]
+                if waiting:
+                    break
+                time.sleep(0.1)
+            assert waiting == 1, "the booking request should be waiting on the row lock"
+            workers = subprocess.run(  # noqa: S603
+                ["pgrep", "-P", str(server.process.pid)],  # noqa: S607
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            for pid in workers:
+                os.kill(int(pid), signal.SIGKILL)
+            result = booking.result(timeout=30)
+            holder.rollback()
+        assert result.status in (0, 502, 503)
+        _, taken = database_state(server, [session_id])
+        assert taken == {}
+        assert wait_healthy(server, within=15) < 15
+        assert booking_job(server, data["tokens"][0], session_id)().status == 201
+
+
 def test_200_clients_over_20_sessions_of_5_seats_get_exactly_100_bookings():
     with live_server(suffix="race", workers=4) as server:
         data = create_load_data(server, tag="race", sessions=20, capacity=5, users=200)
@@ -191,39 +226,4 @@ def test_locked_session_row_fails_fast_and_other_endpoints_stay_responsive():
         _, taken = database_state(server, [session_id])
         assert taken == {}
         # With the lock gone the same booking goes through.
-        assert booking_job(server, data["tokens"][0], session_id)().status == 201
-
-
-def test_worker_killed_mid_booking_leaves_no_half_written_booking():
-    with live_server(suffix="sigkill", workers=2) as server:
-        data = create_load_data(server, tag="sigkill", sessions=1, capacity=5, users=2)
-        session_id = data["sessions"][0]
-        with psycopg.connect(server.database_url) as holder:
-            # Hold the session row so that the booking request waits inside its transaction.
-            holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
-            booking = in_background(booking_job(server, data["tokens"][0], session_id))
-            waiting = 0
-            for _ in range(300):  # up to 30 s on a loaded machine
-                waiting = holder.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                ).fetchone()[0]
-                if waiting:
-                    break
-                time.sleep(0.1)
-            assert waiting == 1, "the booking request should be waiting on the row lock"
-            workers = subprocess.run(  # noqa: S603
-                ["pgrep", "-P", str(server.process.pid)],  # noqa: S607
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()
-            for pid in workers:
-                os.kill(int(pid), signal.SIGKILL)
-            result = booking.result(timeout=30)
-            holder.rollback()
-        assert result.status in (0, 502, 503)
-        _, taken = database_state(server, [session_id])
-        assert taken == {}
-        assert wait_healthy(server, within=15) < 15
         assert booking_job(server, data["tokens"][0], session_id)().status == 201
