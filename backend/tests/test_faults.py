@@ -74,13 +74,19 @@ def test_worker_killed_mid_booking_leaves_no_half_written_booking():
     with live_server(suffix="sigkill", workers=2) as server:
         data = create_load_data(server, tag="sigkill", sessions=1, capacity=5, users=2)
         session_id = data["sessions"][0]
-        with psycopg.connect(server.database_url) as holder:
+        with (
+            psycopg.connect(server.database_url) as holder,
+            psycopg.connect(server.database_url, autocommit=True) as watcher,
+        ):
             # Hold the session row so that the booking request waits inside its transaction.
             holder.execute("SELECT id FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
             booking = in_background(booking_job(server, data["tokens"][0], session_id))
             waiting = 0
+            # Watched from an autocommit connection: inside one transaction PostgreSQL answers
+            # pg_stat_activity from the snapshot taken at its first read, so a poll from the
+            # holder's transaction never sees a wait that begins after that read.
             for _ in range(300):  # up to 30 s on a loaded machine
-                waiting = holder.execute(
+                waiting = watcher.execute(
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE wait_event_type = 'Lock' AND datname = current_database()"
                 ).fetchone()[0]
