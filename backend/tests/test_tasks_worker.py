@@ -159,11 +159,18 @@ def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twic
                     # Booking e-mails (one per load booking), then per paid booking a
                     # cancellation e-mail and a refund, on top of what was done before.
                     assert asked - done_before == users + 2 * paid_users
-                    wait_for(
-                        lambda: outbox_statuses(server) == {"done": asked},
-                        timeout=120,
-                        what="every outbox row done after Redis came back",
-                    )
+                    try:
+                        wait_for(
+                            lambda: outbox_statuses(server) == {"done": asked},
+                            timeout=120,
+                            what="every outbox row done after Redis came back",
+                        )
+                    except AssertionError as timed_out:
+                        raise AssertionError(
+                            f"{timed_out}: {outbox_statuses(server)}\n"
+                            f"--- worker log (end) ---\n{worker.log()[-6000:]}\n"
+                            f"--- beat log (end) ---\n{beat.log()[-3000:]}"
+                        ) from None
                     time.sleep(3)  # a sweep or two more: nothing may happen again
                 finally:
                     if beat is not None:

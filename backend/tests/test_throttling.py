@@ -186,18 +186,15 @@ def post_login(url: str) -> int:
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        # Generous: each allowed guess runs a full password hash (Django hashes even for an
+        # unknown user), a dozen of them at once on a machine that may be busy with other work.
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
 
 
 @pytest.mark.skipif(redis_client() is None, reason=f"no Redis at {REDIS_URL}")
-@pytest.mark.xfail(
-    strict=False,
-    reason="Known issue: once in a full fresh-clone run 11 of 12 allowed requests got through "
-    "(never more than 12); under investigation, see the closing note.",
-)
 def test_the_auth_limit_holds_in_total_across_three_gunicorn_workers():
     # Guesses arrive together, as a guesser sends them: 24 at once, twice each, to 3 workers of
     # 4 threads. Per-process counting allows `limit` per worker; DRF's read-check-write lets
@@ -217,14 +214,18 @@ def test_the_auth_limit_holds_in_total_across_three_gunicorn_workers():
         with live_server(
             suffix="throttle", workers=3, threads=4, seed=False, extra_env=extra_env
         ) as server:
-            statuses: list[int] = []
+            statuses: list[int | str] = []
             lock = threading.Lock()
             start = threading.Barrier(clients)
 
             def guess() -> None:
                 start.wait()
                 for _ in range(attempts_each):
-                    status = post_login(server.url)
+                    status: int | str
+                    try:
+                        status = post_login(server.url)
+                    except OSError as error:  # recorded, so a lost answer shows in the failure
+                        status = f"no answer: {error!r}"
                     with lock:
                         statuses.append(status)
 
