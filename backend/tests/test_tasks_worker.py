@@ -84,11 +84,6 @@ def test_the_booking_email_is_sent_by_the_worker_not_by_the_request(mail, tmp_pa
         assert outbox_statuses(server) == {"done": 1}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Known issue, under investigation: in a full-suite run the outbox does not drain "
-    "within 120 s after the private Redis comes back (passes alone); see the closing note.",
-)
 def test_redis_stopped_during_a_booking_load_loses_nothing_and_does_nothing_twice(mail, tmp_path):
     """Bookings and cancellations of paid bookings while Redis is down: every request is
     answered as usual, and once Redis is back each e-mail and each refund happens once."""
