@@ -162,13 +162,16 @@ def test_an_unknown_task_fails_for_good():
 def broker_down(settings):
     """Broker mode, publishing to a loopback port nobody listens on."""
     settings.TASKS_INLINE = False
-    saved = celery_app.conf.broker_url
-    celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    # Celery 5.6 fills broker_read_url/broker_write_url from broker_url when it is configured,
+    # and publishing reads the write URL: all three change, and are put back.
+    names = ("broker_url", "broker_read_url", "broker_write_url")
+    saved = {name: celery_app.conf[name] for name in names}
+    celery_app.conf.update(dict.fromkeys(names, f"redis://127.0.0.1:{free_port()}/0"))
     celery_app.pool.force_close_all()
     celery_app._pool = None
     yield
     outbox._broker_down_until = 0.0
-    celery_app.conf.broker_url = saved
+    celery_app.conf.update(saved)
     celery_app.pool.force_close_all()
     celery_app._pool = None
 
