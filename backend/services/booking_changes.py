@@ -22,7 +22,7 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import BookingError, DomainError, Forbidden, NotFound
 from backend.logs import request_id_var
-from backend.models import Booking, BookingEvent, User
+from backend.models import Booking, BookingEvent, User, WaitlistEntry
 from backend.services.locking import lock_booking
 
 Status = Booking.Status
@@ -155,13 +155,25 @@ def booking_for_update(
         raise Forbidden(message, code=code)
     if expire_stale and booking_rules.is_stale(booking):
         booking_expire(booking)
+        # Imported here: the waitlist service builds on this module. The freed seats are offered
+        # in this transaction, which commits before the 409.
+        from backend.services.waitlist import waitlist_booking_ended
+
+        waitlist_booking_ended(booking=booking)
         raise_after_commit(BookingError("This booking's hold has expired.", code="expired"))
     return booking, role
 
 
 def booking_expire(booking: Booking) -> None:
-    """Marks a locked pending booking past its hold as expired (the system's doing)."""
+    """Marks a locked pending booking past its hold as expired (the system's doing).
+
+    A waitlist offer that ran out closes its entry with it; whoever expires it under the
+    session lock then offers the seats on (services/waitlist.py).
+    """
     booking_transition(booking, actor=None, reason="hold_expired", status=Status.EXPIRED)
+    WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
+        status=WaitlistEntry.Status.EXPIRED, updated_at=timezone.now()
+    )
 
 
 def bookings_expire_stale(
