@@ -64,4 +64,4 @@ class WaitlistEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"waitlist #{self.pk} user {self.user_id} → session {self.session_id} ({self.status})"
+        return f"#{self.pk} user {self.user_id} waits for session {self.session_id}: {self.status}"

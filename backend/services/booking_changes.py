@@ -11,7 +11,7 @@
 """
 
 import enum
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -138,10 +138,14 @@ def booking_for_update(
     allowed: Collection[Role],
     as_staff: bool = False,
     expire_stale: bool = True,
+    on_hold_expired: Callable[..., object] | None = None,
 ) -> tuple[Booking, Role]:
     """Visibility (404), lock, role (403), stale hold (expired, committed, 409). Call it first.
 
     Must run inside `commit_then_raise()` so that an expired hold is recorded before the 409.
+    `on_hold_expired(booking=...)` runs right after such an expiry, in that transaction (the
+    waitlist's offer of the freed seats: services/waitlist.py builds on this module, so it is
+    passed in rather than imported).
     """
     visible = Booking.objects.filter(pk=booking_id).select_related("session").first()
     if visible is None or role_of(actor=actor, booking=visible, as_staff=as_staff) is None:
@@ -155,11 +159,8 @@ def booking_for_update(
         raise Forbidden(message, code=code)
     if expire_stale and booking_rules.is_stale(booking):
         booking_expire(booking)
-        # Imported here: the waitlist service builds on this module. The freed seats are offered
-        # in this transaction, which commits before the 409.
-        from backend.services.waitlist import waitlist_booking_ended
-
-        waitlist_booking_ended(booking=booking)
+        if on_hold_expired is not None:
+            on_hold_expired(booking=booking)
         raise_after_commit(BookingError("This booking's hold has expired.", code="expired"))
     return booking, role
 

@@ -11,6 +11,7 @@ marked `expired` by the periodic expiry, or by the next write that touches it or
 """
 
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,10 +21,9 @@ from backend import booking_rules
 from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.exceptions import BookingError, NotFound
 from backend.models import Booking, Payment, Session, User
-from backend.services import notifications, refunds, waitlist
+from backend.services import booking_changes, notifications, refunds, waitlist
 from backend.services.booking_changes import (
     Role,
-    booking_for_update,
     booking_transition,
     bookings_expire_stale,
     commit_then_raise,
@@ -40,6 +40,12 @@ __all__ = [
 ]
 
 ONE_ACTIVE_CONSTRAINT = "booking_one_active_per_user_session"
+
+# The access helper every workflow here starts with. A hold it finds run out has freed seats:
+# the waitlist gets them in that same transaction, before the 409 `expired`.
+booking_for_update = partial(
+    booking_changes.booking_for_update, on_hold_expired=waitlist.waitlist_booking_ended
+)
 
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus

@@ -17,8 +17,8 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
-from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
 from backend.services import waitlist
+from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
 from backend.services.bookings import booking_cancel_locked
 from backend.services.locking import lock_booking, lock_session
 

@@ -171,9 +171,8 @@ def waitlist_seats_freed(
     free = seats_left(session=session)
     if free == 0:
         return []
-    booked_user_ids = set(
-        session.bookings.filter(status__in=Booking.ACTIVE_STATUSES).values_list("user_id", flat=True)
-    )
+    active = session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
+    booked_user_ids = set(active.values_list("user_id", flat=True))
     offers: list[WaitlistEntry] = []
     for entry in waiting:
         if free == 0:

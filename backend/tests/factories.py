@@ -56,7 +56,9 @@ class BookingFactory(factory.django.DjangoModelFactory[Booking]):
     payment_status = Booking.PaymentStatus.NOT_REQUIRED
     # A pending booking holds its seats for BOOKING_HOLD_MINUTES, as booking_create makes it.
     hold_expires_at = factory.LazyAttribute(
-        lambda o: booking_rules.new_hold_expires_at() if o.status == Booking.Status.PENDING else None
+        lambda o: (
+            booking_rules.new_hold_expires_at() if o.status == Booking.Status.PENDING else None
+        )
     )
 
 
