@@ -27,6 +27,7 @@ from backend.services.booking_changes import (
     booking_transition,
     bookings_expire_stale,
     commit_then_raise,
+    raise_after_commit,
 )
 from backend.services.locking import lock_session, lock_user
 
@@ -60,9 +61,16 @@ def _is_one_active_violation(error: IntegrityError) -> bool:
     return ONE_ACTIVE_CONSTRAINT in message or "UNIQUE constraint failed: bookings." in message
 
 
-@transaction.atomic
 def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = "") -> Booking:
     booking_rules.validate_seats(seats)
+    # Not a plain atomic: waitlist offers made on the way stand even when this booking is
+    # refused (the seats they took are why it is refused).
+    with commit_then_raise():
+        booking = _booking_create_locked(user=user, session_id=session_id, seats=seats, notes=notes)
+    return booking
+
+
+def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: str) -> Booking:
     # The user's row first (the order of backend/services/locking.py): two bookings of one user
     # on two sessions cannot both pass the MAX_UNPAID_BOOKINGS count.
     lock_user(user_id=user.pk)
@@ -84,14 +92,18 @@ def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = 
     bookings_expire_stale(session_id=session.pk, now=now)
     if session.bookings.filter(user=user, status__in=Booking.ACTIVE_STATUSES).exists():
         raise BookingError("You already have a booking for this session.", code="already_booked")
-    # Seats freed without anyone waiting being told (a hold that just ran out) go to the people
-    # on the waitlist first, not to whoever books next.
-    waitlist.waitlist_seats_freed(session=session, exclude_user_id=user.pk)
-    booking_rules.check_seats_available(session=session, seats=seats)
-
     is_free = session.is_free
     if not is_free:
         _check_hold_limit(user=user, now=now)
+    # Seats freed without anyone waiting being told (a hold that just ran out) go to the people
+    # on the waitlist first, not to whoever books next.
+    offers = waitlist.waitlist_seats_freed(session=session, exclude_user_id=user.pk)
+    try:
+        booking_rules.check_seats_available(session=session, seats=seats)
+    except BookingError as refusal:
+        if offers:
+            raise_after_commit(refusal)
+        raise
     booking = Booking(
         session=session,
         user=user,

@@ -29,7 +29,12 @@ from backend import booking_rules
 from backend.exceptions import BookingError, NotFound
 from backend.models import Booking, Session, User, WaitlistEntry
 from backend.services import notifications
-from backend.services.booking_changes import booking_transition, bookings_expire_stale
+from backend.services.booking_changes import (
+    booking_transition,
+    bookings_expire_stale,
+    commit_then_raise,
+    raise_after_commit,
+)
 from backend.services.locking import lock_booking, lock_session
 from backend.services.outbox import outbox_enqueue
 from backend.services.refunds import cancel_open_intents_after_commit
@@ -59,7 +64,6 @@ def seats_left(*, session: Session) -> int:
     return max(session.capacity - booking_rules.seats_taken(session=session), 0)
 
 
-@transaction.atomic
 def waitlist_join(*, user: User, session_id: int, seats: int = 1) -> WaitlistEntry:
     """Puts the user at the end of a session's waitlist, for `seats` seats.
 
@@ -67,11 +71,23 @@ def waitlist_join(*, user: User, session_id: int, seats: int = 1) -> WaitlistEnt
     entry per user and session (409 `already_waiting`); not with an active booking of it.
     """
     booking_rules.validate_seats(seats)
-    session = lock_session(session_id=session_id)
-    _check_joinable(session=session, user=user)
-    # Seats that came free unnoticed (a hold that ran out) go to the people already waiting
-    # before this request decides whether the session is full.
-    waitlist_seats_freed(session=session, exclude_user_id=user.pk)
+    # Offers made on the way stand even if this request is then refused.
+    with commit_then_raise():
+        session = lock_session(session_id=session_id)
+        _check_joinable(session=session, user=user)
+        # Seats that came free unnoticed (a hold that ran out) go to the people already waiting
+        # before this request decides whether the session is full.
+        offers = waitlist_seats_freed(session=session, exclude_user_id=user.pk)
+        try:
+            entry = _join_locked(session=session, user=user, seats=seats)
+        except BookingError as refusal:
+            if offers:
+                raise_after_commit(refusal)
+            raise
+    return entry
+
+
+def _join_locked(*, session: Session, user: User, seats: int) -> WaitlistEntry:
     if session.bookings.filter(user=user, status__in=Booking.ACTIVE_STATUSES).exists():
         raise BookingError("You already have a booking for this session.", code="already_booked")
     if session.waitlist_entries.filter(user=user, status__in=WaitlistEntry.OPEN_STATUSES).exists():
