@@ -10,8 +10,8 @@ A pending booking past its hold stops taking seats at once (`seat_holding_q`); t
 marked `expired` by the periodic expiry, or by the next write that touches it or its session.
 """
 
+from collections.abc import Collection
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -42,11 +42,29 @@ __all__ = [
 
 ONE_ACTIVE_CONSTRAINT = "booking_one_active_per_user_session"
 
-# The access helper every workflow here starts with. A hold it finds run out has freed seats:
-# the waitlist gets them in that same transaction, before the 409 `expired`.
-booking_for_update = partial(
-    booking_changes.booking_for_update, on_hold_expired=waitlist.waitlist_booking_ended
-)
+
+def booking_for_update(
+    *,
+    actor: User,
+    booking_id: int,
+    allowed: Collection[Role],
+    as_staff: bool = False,
+    expire_stale: bool = True,
+) -> tuple[Booking, Role]:
+    """The access helper every workflow here starts with (booking_changes.booking_for_update).
+
+    A hold it finds run out has freed seats: the waitlist gets them in that same transaction,
+    before the 409 `expired`.
+    """
+    return booking_changes.booking_for_update(
+        actor=actor,
+        booking_id=booking_id,
+        allowed=allowed,
+        as_staff=as_staff,
+        expire_stale=expire_stale,
+        on_hold_expired=waitlist.waitlist_booking_ended,
+    )
+
 
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus
