@@ -17,7 +17,9 @@ from backend.services import waitlist as services
 from backend.services.locking import lock_session
 from backend.tasks.periodic import run_all_periodic_jobs
 from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
-from backend.tests.payments_support import pay
+from backend.tests.fake_stripe import FakeStripe
+from backend.tests.payments_support import book as book_service
+from backend.tests.payments_support import deliver, pay, start_payment
 from backend.tests.support import auth_client, backdate
 
 pytestmark = pytest.mark.django_db
@@ -434,3 +436,21 @@ def test_seats_freed_is_a_no_op_without_people_waiting(django_assert_num_queries
         locked = lock_session(session_id=session.pk)
         with django_assert_num_queries(1):
             assert services.waitlist_seats_freed(session=locked) == []
+
+
+def test_a_refund_from_stripes_dashboard_frees_the_seat_for_the_waitlist(fake_stripe, user):
+    session = SessionFactory(capacity=1, price=Decimal("20.00"))
+    booking = book_service(user, session)
+    intent_id = start_payment(user, booking)
+    webhook = APIClient()
+    succeeded = FakeStripe.signed_event("payment_intent.succeeded", fake_stripe.succeed(intent_id))
+    deliver(webhook, *succeeded)
+    waiter = UserFactory()
+    assert join(waiter, session).status_code == 201
+    refunded = FakeStripe.signed_event("charge.refunded", fake_stripe.charge_for(intent_id))
+    assert deliver(webhook, *refunded).json()["outcome"] == "refunded"
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+    entry = entry_of(waiter, session)
+    assert entry.status == "offered"
+    assert booking_rules.seats_taken(session=session) == 1
