@@ -64,29 +64,54 @@ def payment_move_allowed(booking: Booking, new_status: str) -> bool:
 # --- holds and seats --------------------------------------------------------------------------
 
 
-def hold_cutoff(now: datetime | None = None) -> datetime:
-    """Pending bookings created before this instant no longer hold seats."""
-    return (now or timezone.now()) - timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
+def new_hold_expires_at(now: datetime | None = None) -> datetime:
+    """When a hold that starts now ends (BOOKING_HOLD_MINUTES)."""
+    return (now or timezone.now()) + timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
+
+
+def offer_hold_expires_at(now: datetime | None = None) -> datetime:
+    """When a waitlist offer made now ends (WAITLIST_OFFER_MINUTES)."""
+    return (now or timezone.now()) + timedelta(minutes=settings.WAITLIST_OFFER_MINUTES)
 
 
 def seat_holding_q(now: datetime | None = None, prefix: str = "") -> Q:
-    """Bookings that take seats: confirmed, or pending within the hold.
+    """Bookings that take seats: confirmed, or pending until their `hold_expires_at`.
 
     `prefix` ("bookings__") applies the same rule from a related model.
     """
     return Q(**{f"{prefix}status": Status.CONFIRMED}) | Q(
-        **{f"{prefix}status": Status.PENDING, f"{prefix}created_at__gte": hold_cutoff(now)}
+        **{
+            f"{prefix}status": Status.PENDING,
+            f"{prefix}hold_expires_at__gt": now or timezone.now(),
+        }
     )
 
 
-def stale_hold_q(now: datetime | None = None) -> Q:
-    """Pending bookings whose hold has run out: they take no seats and are due to expire."""
-    return Q(status=Status.PENDING, created_at__lt=hold_cutoff(now))
+def stale_hold_q(now: datetime | None = None, prefix: str = "") -> Q:
+    """Pending bookings whose hold has run out: they take no seats and are due to expire.
+
+    A pending row without `hold_expires_at` (none is written so) counts as run out.
+    """
+    return Q(**{f"{prefix}status": Status.PENDING}) & (
+        Q(**{f"{prefix}hold_expires_at__lte": now or timezone.now()})
+        | Q(**{f"{prefix}hold_expires_at__isnull": True})
+    )
 
 
 def is_stale(booking: Booking, now: datetime | None = None) -> bool:
     """A pending booking whose hold has run out (it no longer takes seats)."""
-    return booking.status == Status.PENDING and booking.created_at < hold_cutoff(now)
+    return booking.status == Status.PENDING and (
+        booking.hold_expires_at is None or booking.hold_expires_at <= (now or timezone.now())
+    )
+
+
+def unpaid_holds_q(now: datetime | None = None) -> Q:
+    """A user's bookings that count against MAX_UNPAID_BOOKINGS: pending, unpaid, holding."""
+    return Q(
+        status=Status.PENDING,
+        payment_status__in=(PaymentStatus.UNPAID, PaymentStatus.FAILED),
+        hold_expires_at__gt=now or timezone.now(),
+    )
 
 
 def shown_status(now: datetime | None = None) -> Case:

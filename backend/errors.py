@@ -124,6 +124,17 @@ class ErrorCode(StrEnum):
     BOOKING_CONFLICT = "booking_conflict", 409, "The booking's state does not allow this."
     SOLD_OUT = "sold_out", 409, "The session has no seats left."
     NOT_ENOUGH_SEATS = "not_enough_seats", 409, "Fewer seats are left than asked for."
+    TOO_MANY_HOLDS = (
+        "too_many_holds",
+        409,
+        "The user already holds MAX_UNPAID_BOOKINGS unpaid pending bookings.",
+    )
+    SEATS_AVAILABLE = (
+        "seats_available",
+        409,
+        "The seats asked for are free: book them instead of joining the waitlist.",
+    )
+    ALREADY_WAITING = "already_waiting", 409, "The user is already on this session's waitlist."
     ALREADY_BOOKED = "already_booked", 409, "The user already has an active booking here."
     NOT_BOOKABLE = "not_bookable", 409, "The session is not published."
     SESSION_STARTED = "session_started", 409, "The session has already started."

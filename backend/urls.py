@@ -8,6 +8,7 @@ from backend.views.catalog import SessionViewSet
 from backend.views.creators import CreatorViewSet
 from backend.views.reviews import BookingReviewView, ReviewViewSet, SessionReviewsView
 from backend.views.series import SessionSeriesCreateView, SessionSeriesDetailView
+from backend.views.waitlist import MyWaitlistView, SessionWaitlistView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -54,6 +55,8 @@ urlpatterns = [
     ),
     path("bookings/<int:pk>/review/", BookingReviewView.as_view(), name="booking-review"),
     path("sessions/<int:pk>/reviews/", SessionReviewsView.as_view(), name="session-reviews"),
+    path("sessions/<int:pk>/waitlist/", SessionWaitlistView.as_view(), name="session-waitlist"),
+    path("waitlist/", MyWaitlistView.as_view(), name="waitlist"),
     *router.urls,
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", errors.api_not_found, name=errors.API_NOT_FOUND),

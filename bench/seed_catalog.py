@@ -113,6 +113,8 @@ def make_bookings(
     """About `target` bookings (exactly, when the sessions have room), at most one per user
     and session, spread over the sessions in random order and never above their capacity."""
     bookings = []
+    # Pending ones hold their seats as a fresh booking does (BOOKING_HOLD_MINUTES' default).
+    hold_end = timezone.now() + timedelta(minutes=15)
     order = [session for session in sessions if session.status != "draft"]
     rng.shuffle(order)
     for session in order:
@@ -135,6 +137,7 @@ def make_bookings(
                     payment_status=("paid" if status == "confirmed" else "unpaid")
                     if paid
                     else "not_required",
+                    hold_expires_at=hold_end if status == "pending" else None,
                 )
             )
     Booking.objects.bulk_create(bookings, batch_size=5000)

@@ -436,6 +436,10 @@ STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 # --- Booking rules --------------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)
 CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
+# Unpaid pending bookings one user may hold at a time (409 too_many_holds beyond).
+MAX_UNPAID_BOOKINGS = env_int("MAX_UNPAID_BOOKINGS", 3)
+# How long a waitlist offer holds its seats before it passes to the next entry.
+WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 120)
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_URL: console:// (default), locmem://, file:///dir, or smtp://user:pass@host:port

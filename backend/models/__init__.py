@@ -6,6 +6,7 @@ from backend.models.payments import Payment, StripeEvent
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.series import SessionSeries
 from backend.models.users import User
+from backend.models.waitlist import WaitlistEntry
 
 __all__ = [
     "Booking",
@@ -21,4 +22,5 @@ __all__ = [
     "StoredFile",
     "StripeEvent",
     "User",
+    "WaitlistEntry",
 ]

@@ -39,6 +39,10 @@ class Booking(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When a pending booking stops taking seats (booking_rules.seat_holding_q). Kept after the
+    # booking moves on: a cancelled hold's expiry is what a re-booking inherits (no fresh hold
+    # by cancel and re-book). The API shows it for pending bookings only.
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "bookings"
@@ -68,6 +72,7 @@ class Booking(models.Model):
             models.Index(fields=["session", "status"], name="booking_session_status_idx"),
             models.Index(fields=["user", "-created_at"], name="booking_user_created_idx"),
             models.Index(fields=["status", "created_at"], name="booking_status_created_idx"),
+            models.Index(fields=["status", "hold_expires_at"], name="booking_status_hold_idx"),
         ]
 
     def __str__(self) -> str:

@@ -27,8 +27,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from backend.booking_rules import hold_cutoff, seat_holding_q
-from backend.models import Booking, Session, User
+from backend.booking_rules import seat_holding_q, stale_hold_q
+from backend.models import Booking, Session, User, WaitlistEntry
 from backend.models.catalog import SessionQuerySet
 
 # The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
@@ -220,10 +220,18 @@ def my_sessions(*, creator: User) -> QuerySet[Session]:
 
     A pending booking past its hold counts as expired even before the cron job marks it.
     """
-    cutoff = hold_cutoff()
-    pending_in_hold = Q(bookings__status=Booking.Status.PENDING, bookings__created_at__gte=cutoff)
-    expired = Q(bookings__status=Booking.Status.EXPIRED) | Q(
-        bookings__status=Booking.Status.PENDING, bookings__created_at__lt=cutoff
+    now = timezone.now()
+    pending_in_hold = Q(bookings__status=Booking.Status.PENDING) & seat_holding_q(
+        now, prefix="bookings__"
+    )
+    expired = Q(bookings__status=Booking.Status.EXPIRED) | stale_hold_q(now, prefix="bookings__")
+    # A subquery, not a join: a second join would multiply the booking counts above.
+    waiting = (
+        WaitlistEntry.objects.filter(session=OuterRef("pk"), status=WaitlistEntry.Status.WAITING)
+        .order_by()
+        .values("session")
+        .annotate(total=Count("pk"))
+        .values("total")
     )
     return (
         sessions_annotated(viewer=creator)
@@ -234,6 +242,7 @@ def my_sessions(*, creator: User) -> QuerySet[Session]:
             bookings_confirmed=_booking_count(Q(bookings__status=Booking.Status.CONFIRMED)),
             bookings_cancelled=_booking_count(Q(bookings__status=Booking.Status.CANCELLED)),
             bookings_expired=_booking_count(expired),
+            waitlist_count=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)),
         )
         .order_by("-start_time", "-id")
     )

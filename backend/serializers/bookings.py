@@ -12,6 +12,7 @@ object it received with new notes.
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
 from backend import booking_rules
@@ -44,6 +45,9 @@ class BookingSerializer(serializers.ModelSerializer):
     session = SessionSummarySerializer(read_only=True)
     user = UserRefSerializer(read_only=True)
     status = ShownStatusField()
+    hold_expires_at = serializers.SerializerMethodField(
+        help_text="Until when a pending booking holds its seats (pay by then); null otherwise."
+    )
 
     class Meta:
         model = Booking
@@ -61,8 +65,18 @@ class BookingSerializer(serializers.ModelSerializer):
             "created_at",
             "confirmed_at",
             "cancelled_at",
+            "hold_expires_at",
         ]
         read_only_fields = fields
+
+    @swagger_serializer_method(serializers.DateTimeField(allow_null=True))
+    def get_hold_expires_at(self, booking: Booking) -> str | None:
+        if (
+            booking.hold_expires_at is None
+            or booking_rules.status_as_shown(booking) != Booking.Status.PENDING
+        ):
+            return None
+        return serializers.DateTimeField().to_representation(booking.hold_expires_at)
 
 
 class BookingCreateSerializer(serializers.Serializer):
@@ -88,6 +102,7 @@ READ_ONLY_BOOKING_FIELDS = {
     "created_at": "",
     "confirmed_at": "",
     "cancelled_at": "",
+    "hold_expires_at": " It is set by the booking (and a waitlist offer), never by a client.",
 }
 
 

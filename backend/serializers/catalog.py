@@ -35,6 +35,7 @@ class MySessionAnnotations(CatalogAnnotations):
     bookings_confirmed: int
     bookings_cancelled: int
     bookings_expired: int
+    waitlist_count: int
 
 
 # For mypy, a session row with those annotations; at run time (drf-yasg reads the hints) a Session.
@@ -219,9 +220,12 @@ class MySessionSerializer(SessionSerializer):
 
     seats_taken = serializers.IntegerField(read_only=True)
     booking_counts = SessionBookingCountsSerializer(source="*", read_only=True)
+    waitlist_count = serializers.IntegerField(
+        read_only=True, help_text="People waiting (status `waiting`) on this session's waitlist."
+    )
 
     class Meta(SessionSerializer.Meta):
-        fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts"]
+        fields = [*SessionSerializer.Meta.fields, "seats_taken", "booking_counts", "waitlist_count"]
         read_only_fields = fields
 
     # Narrower than the parent's on purpose: my_sessions rows carry the counts as well.
@@ -237,6 +241,7 @@ class MySessionSerializer(SessionSerializer):
                 "cancelled": session.bookings_cancelled,
                 "expired": session.bookings_expired,
             },
+            "waitlist_count": session.waitlist_count,
         }
 
 

@@ -11,7 +11,7 @@
 """
 
 import enum
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import BookingError, DomainError, Forbidden, NotFound
 from backend.logs import request_id_var
-from backend.models import Booking, BookingEvent, User
+from backend.models import Booking, BookingEvent, User, WaitlistEntry
 from backend.services.locking import lock_booking
 
 Status = Booking.Status
@@ -138,10 +138,14 @@ def booking_for_update(
     allowed: Collection[Role],
     as_staff: bool = False,
     expire_stale: bool = True,
+    on_hold_expired: Callable[..., object] | None = None,
 ) -> tuple[Booking, Role]:
     """Visibility (404), lock, role (403), stale hold (expired, committed, 409). Call it first.
 
     Must run inside `commit_then_raise()` so that an expired hold is recorded before the 409.
+    `on_hold_expired(booking=...)` runs right after such an expiry, in that transaction (the
+    waitlist's offer of the freed seats: services/waitlist.py builds on this module, so it is
+    passed in rather than imported).
     """
     visible = Booking.objects.filter(pk=booking_id).select_related("session").first()
     if visible is None or role_of(actor=actor, booking=visible, as_staff=as_staff) is None:
@@ -155,13 +159,22 @@ def booking_for_update(
         raise Forbidden(message, code=code)
     if expire_stale and booking_rules.is_stale(booking):
         booking_expire(booking)
+        if on_hold_expired is not None:
+            on_hold_expired(booking=booking)
         raise_after_commit(BookingError("This booking's hold has expired.", code="expired"))
     return booking, role
 
 
 def booking_expire(booking: Booking) -> None:
-    """Marks a locked pending booking past its hold as expired (the system's doing)."""
+    """Marks a locked pending booking past its hold as expired (the system's doing).
+
+    A waitlist offer that ran out closes its entry with it; whoever expires it under the
+    session lock then offers the seats on (services/waitlist.py).
+    """
     booking_transition(booking, actor=None, reason="hold_expired", status=Status.EXPIRED)
+    WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
+        status=WaitlistEntry.Status.EXPIRED, updated_at=timezone.now()
+    )
 
 
 def bookings_expire_stale(

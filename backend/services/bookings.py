@@ -10,6 +10,10 @@ A pending booking past its hold stops taking seats at once (`seat_holding_q`); t
 marked `expired` by the periodic expiry, or by the next write that touches it or its session.
 """
 
+from collections.abc import Collection
+from datetime import datetime
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,15 +21,15 @@ from backend import booking_rules
 from backend.booking_rules import MAX_SEATS_PER_BOOKING
 from backend.exceptions import BookingError, NotFound
 from backend.models import Booking, Payment, Session, User
-from backend.services import notifications, refunds
+from backend.services import booking_changes, notifications, refunds, waitlist
 from backend.services.booking_changes import (
     Role,
-    booking_for_update,
     booking_transition,
     bookings_expire_stale,
     commit_then_raise,
+    raise_after_commit,
 )
-from backend.services.locking import lock_session
+from backend.services.locking import lock_session, lock_user
 
 __all__ = [
     "MAX_SEATS_PER_BOOKING",
@@ -37,6 +41,30 @@ __all__ = [
 ]
 
 ONE_ACTIVE_CONSTRAINT = "booking_one_active_per_user_session"
+
+
+def booking_for_update(
+    *,
+    actor: User,
+    booking_id: int,
+    allowed: Collection[Role],
+    as_staff: bool = False,
+    expire_stale: bool = True,
+) -> tuple[Booking, Role]:
+    """The access helper every workflow here starts with (booking_changes.booking_for_update).
+
+    A hold it finds run out has freed seats: the waitlist gets them in that same transaction,
+    before the 409 `expired`.
+    """
+    return booking_changes.booking_for_update(
+        actor=actor,
+        booking_id=booking_id,
+        allowed=allowed,
+        as_staff=as_staff,
+        expire_stale=expire_stale,
+        on_hold_expired=waitlist.waitlist_booking_ended,
+    )
+
 
 Status = Booking.Status
 PaymentStatus = Booking.PaymentStatus
@@ -51,9 +79,19 @@ def _is_one_active_violation(error: IntegrityError) -> bool:
     return ONE_ACTIVE_CONSTRAINT in message or "UNIQUE constraint failed: bookings." in message
 
 
-@transaction.atomic
 def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = "") -> Booking:
     booking_rules.validate_seats(seats)
+    # Not a plain atomic: waitlist offers made on the way stand even when this booking is
+    # refused (the seats they took are why it is refused).
+    with commit_then_raise():
+        booking = _booking_create_locked(user=user, session_id=session_id, seats=seats, notes=notes)
+    return booking
+
+
+def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: str) -> Booking:
+    # The user's row first (the order of backend/services/locking.py): two bookings of one user
+    # on two sessions cannot both pass the MAX_UNPAID_BOOKINGS count.
+    lock_user(user_id=user.pk)
     # The lock serialises every booking of this session: counting and inserting cannot race.
     session = lock_session(session_id=session_id)
     now = timezone.now()
@@ -72,9 +110,18 @@ def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = 
     bookings_expire_stale(session_id=session.pk, now=now)
     if session.bookings.filter(user=user, status__in=Booking.ACTIVE_STATUSES).exists():
         raise BookingError("You already have a booking for this session.", code="already_booked")
-    booking_rules.check_seats_available(session=session, seats=seats)
-
     is_free = session.is_free
+    if not is_free:
+        _check_hold_limit(user=user, now=now)
+    # Seats freed without anyone waiting being told (a hold that just ran out) go to the people
+    # on the waitlist first, not to whoever books next.
+    offers = waitlist.waitlist_seats_freed(session=session, exclude_user_id=user.pk)
+    try:
+        booking_rules.check_seats_available(session=session, seats=seats)
+    except BookingError as refusal:
+        if offers:
+            raise_after_commit(refusal)
+        raise
     booking = Booking(
         session=session,
         user=user,
@@ -85,6 +132,7 @@ def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = 
         status=Status.CONFIRMED if is_free else Status.PENDING,
         payment_status=PaymentStatus.NOT_REQUIRED if is_free else PaymentStatus.UNPAID,
         confirmed_at=now if is_free else None,
+        hold_expires_at=None if is_free else _hold_expires_at(user=user, session=session, now=now),
     )
     try:
         # A savepoint, so the outer transaction survives the constraint error.
@@ -96,8 +144,37 @@ def booking_create(*, user: User, session_id: int, seats: int = 1, notes: str = 
         raise BookingError(
             "You already have a booking for this session.", code="already_booked"
         ) from error
+    waitlist.waitlist_user_booked(booking=booking)
     notifications.notify_booking_created(booking=booking)
     return booking
+
+
+def _check_hold_limit(*, user: User, now: datetime) -> None:
+    """At most MAX_UNPAID_BOOKINGS unpaid holds per user. Caller holds lock_user(user)."""
+    limit = settings.MAX_UNPAID_BOOKINGS
+    if Booking.objects.filter(booking_rules.unpaid_holds_q(now), user=user).count() >= limit:
+        raise BookingError(
+            f"You already hold {limit} unpaid booking(s); pay or cancel one to book another.",
+            code="too_many_holds",
+        )
+
+
+def _hold_expires_at(*, user: User, session: Session, now: datetime) -> datetime:
+    """A fresh hold, unless this user cancelled an unpaid hold of this session that would still
+    be running: then that one's end (cancelling and booking again must not buy more time, nor
+    keep seats away from other people indefinitely). Caller holds the session lock."""
+    inherited = (
+        session.bookings.filter(
+            user=user,
+            status=Status.CANCELLED,
+            payment_status__in=(PaymentStatus.UNPAID, PaymentStatus.FAILED),
+            hold_expires_at__gt=now,
+        )
+        .order_by("-hold_expires_at")
+        .values_list("hold_expires_at", flat=True)
+        .first()
+    )
+    return inherited or booking_rules.new_hold_expires_at(now)
 
 
 def booking_confirm(*, booking_id: int, actor: User, as_staff: bool = False) -> Booking:
@@ -149,6 +226,7 @@ def booking_cancel(
             as_staff=as_staff,
         )
         booking_cancel_locked(booking=booking, actor=actor, role=role, reason=reason)
+        waitlist.waitlist_booking_ended(booking=booking)
     # The refund is a task after the commit: without a broker it has run by now (inline), so
     # the caller sees the payment as it stands. Only plain fields: loaded relations stay.
     booking.refresh_from_db(fields=["status", "payment_status", "refunded_amount", "updated_at"])

@@ -17,6 +17,7 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
+from backend.services import waitlist
 from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
 from backend.services.bookings import booking_cancel_locked
 from backend.services.locking import lock_booking, lock_session
@@ -111,6 +112,8 @@ def _cancel_locked(*, session: Session, actor: User) -> None:
     ran out is expired, not cancelled (nobody held those seats any more).
     """
     role = Role.CREATOR
+    # First, so that no seat freed below is offered to someone waiting.
+    waitlist.waitlist_close_for_session(session=session)
     bookings_expire_stale(session_id=session.pk)
     active_ids = (
         session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
@@ -179,6 +182,9 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
         session.save(update_fields=[*changes, "updated_at"])
     if new_status == Status.CANCELLED:
         _cancel_locked(session=session, actor=actor)
+    elif "capacity" in changes or new_status == Status.PUBLISHED:
+        # More seats (or a session back on sale): the people waiting get them first.
+        waitlist.waitlist_seats_freed(session=session)
     return session
 
 

@@ -2,7 +2,9 @@
 
 Every write that changes the seats of a session locks that session's row first; every write to
 one booking locks its session and then the booking. Two writers therefore always take locks in
-the same order (sessions by id, then bookings) and cannot deadlock. A creator's rating
+the same order (sessions by id, then bookings) and cannot deadlock. A user's row, when a write
+needs it (the unpaid-hold limit of booking_create, account deletion, avatar uploads), comes
+before any session. A creator's rating
 aggregate comes after its session and booking (if any) and before any review row, so review
 writes join that order without creating a cycle. A lock outside `transaction.atomic` would be
 released at once, silently: these helpers refuse that.
@@ -11,12 +13,18 @@ released at once, silently: these helpers refuse that.
 from django.db import transaction
 
 from backend.exceptions import NotFound
-from backend.models import Booking, CreatorRating, Session
+from backend.models import Booking, CreatorRating, Session, User
 
 
 def _require_transaction() -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("row locks are only held inside transaction.atomic")
+
+
+def lock_user(*, user_id: int) -> None:
+    """Locks a user's row (before any session: see above) until the end of the transaction."""
+    _require_transaction()
+    User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
 
 
 def lock_session(*, session_id: int) -> Session:

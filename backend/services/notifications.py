@@ -116,9 +116,14 @@ def notify_booking_created(*, booking: Booking) -> None:
         user_body = "Your booking is confirmed. See you there!"
         subject = f"Booking confirmed: {session.title}"
     else:
-        minutes = settings.BOOKING_HOLD_MINUTES
+        # Not always BOOKING_HOLD_MINUTES from now: a re-booking keeps a cancelled hold's end.
+        held_until = (
+            booking.hold_expires_at.strftime("%Y-%m-%d %H:%M UTC")
+            if booking.hold_expires_at
+            else f"{settings.BOOKING_HOLD_MINUTES} minutes"
+        )
         user_body = (
-            f"Your seats are held for {minutes} minutes. Complete the payment to confirm "
+            f"Your seats are held until {held_until}. Complete the payment to confirm "
             "the booking; unpaid holds expire."
         )
         subject = f"Booking received: {session.title}"

@@ -27,7 +27,7 @@ from backend.exceptions import BookingError, DomainError, NotFound
 from backend.integrations import stripe_gateway
 from backend.integrations.stripe_gateway import INTENT_FINAL_STATUSES, REFUND_FINAL_STATUSES, Intent
 from backend.models import Booking, Payment, Session, StripeEvent, User
-from backend.services import notifications
+from backend.services import notifications, waitlist
 from backend.services.booking_changes import booking_transition
 from backend.services.locking import lock_booking
 from backend.services.payment_records import record_intent, record_payment, refunded_total
@@ -142,6 +142,7 @@ def _apply_success(booking: Booking, intent: Intent, charge: Payment, actor: Use
             confirmed_at=now,
             cancelled_at=None,
         )
+        waitlist.waitlist_offer_claimed(booking=booking)
         notifications.notify_booking_confirmed(booking=booking)
         return "confirmed"
     # Paid too late and its seats are gone: record the payment, then give the money back.
@@ -367,6 +368,7 @@ def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
             status=Status.CANCELLED,
             cancelled_at=timezone.now(),
         )
+        waitlist.waitlist_booking_ended(booking=booking)
         changed = True
     return "refunded" if changed else "already_applied"
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
+from backend import booking_rules
 from backend.models import Booking, Payment, Session, StoredFile, User
 
 
@@ -53,6 +54,12 @@ class BookingFactory(factory.django.DjangoModelFactory[Booking]):
     currency = factory.LazyAttribute(lambda o: o.session.currency)
     status = Booking.Status.CONFIRMED
     payment_status = Booking.PaymentStatus.NOT_REQUIRED
+    # A pending booking holds its seats for BOOKING_HOLD_MINUTES, as booking_create makes it.
+    hold_expires_at = factory.LazyAttribute(
+        lambda o: (
+            booking_rules.new_hold_expires_at() if o.status == Booking.Status.PENDING else None
+        )
+    )
 
 
 class PaymentFactory(factory.django.DjangoModelFactory[Payment]):

@@ -27,6 +27,7 @@ BOOKING_FIELDS = {
     "created_at",
     "confirmed_at",
     "cancelled_at",
+    "hold_expires_at",
 }
 
 

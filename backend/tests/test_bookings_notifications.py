@@ -61,7 +61,9 @@ def test_paid_booking_tells_the_user_to_pay(people, django_capture_on_commit_cal
         ("pat@example.com", "[Sessions Marketplace] Booking received: Chess"),
         ("host@example.com", "[Sessions Marketplace] New booking: Chess"),
     ]
-    assert "held for 15 minutes" in mail.outbox[0].body
+    booking = Booking.objects.get(user=user, session=session)
+    until = booking.hold_expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert f"held until {until}" in mail.outbox[0].body
     assert "Pat Doe booked 1 seat(s). Awaiting payment." in mail.outbox[1].body
 
 

@@ -123,7 +123,7 @@ def test_my_sessions_has_counts_for_every_status(creator, creator_client):
     BookingFactory(session=session, seats=2)
     BookingFactory(session=session, status="pending", payment_status="unpaid")
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    backdate(stale, created_at=timedelta(hours=2))
+    backdate(stale, created_at=timedelta(hours=2), hold_expires_at=timedelta(hours=1))
     BookingFactory(session=session, status="cancelled")
     BookingFactory(session=session, status="expired", payment_status="unpaid")
 
@@ -206,7 +206,7 @@ def test_session_cancel_skips_a_hold_that_runs_out_during_the_loop(
     from backend.services import catalog
 
     stale = BookingFactory(session=session, status="pending", payment_status="unpaid")
-    backdate(stale, created_at=timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1), hold_expires_at=timedelta(minutes=45))
     confirmed = BookingFactory(session=session, status="confirmed", payment_status="not_required")
     # As if the hold ran out after the up-front expiry pass: the loop itself meets it.
     monkeypatch.setattr(catalog, "bookings_expire_stale", lambda **kwargs: 0)

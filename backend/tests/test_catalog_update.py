@@ -82,7 +82,7 @@ def test_capacity_below_seats_taken_is_409(creator_client, session):
 
 def test_expired_holds_do_not_count_against_capacity(creator_client, session):
     stale = BookingFactory(session=session, seats=4, status=Booking.Status.PENDING)
-    backdate(stale, created_at=timedelta(hours=1))
+    backdate(stale, created_at=timedelta(hours=1), hold_expires_at=timedelta(minutes=45))
     response = creator_client.patch(f"/api/sessions/{session.pk}/", {"capacity": 1})
     assert response.status_code == 200
     assert response.json()["seats_left"] == 1

@@ -117,6 +117,7 @@ def seed_many(*, creator: User, booker: User, n_sessions: int) -> None:
                 amount=Decimal("10.00") * (1 + j),
                 currency=session.currency,
                 confirmed_at=now,
+                hold_expires_at=now + timedelta(minutes=15),
             )
             for i, session in enumerate(sessions)
             for j, attendee in enumerate([booker, *others])

@@ -279,7 +279,9 @@ def test_a_held_but_unpaid_booking_blocks_too_an_expired_hold_does_not():
 
     assert auth_client(creator).delete(ME_URL).status_code == 409
 
-    Booking.objects.filter(pk=hold.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    Booking.objects.filter(pk=hold.pk).update(
+        created_at=timezone.now() - timedelta(hours=1), hold_expires_at=timezone.now()
+    )
     assert auth_client(creator).delete(ME_URL).status_code == 204
     hold.refresh_from_db()
     assert hold.status == "expired"

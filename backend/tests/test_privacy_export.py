@@ -168,7 +168,9 @@ def test_events_name_staff_and_the_system_by_role_only(user, user_client):
     cancelled = BookingFactory(user=user, session=SessionFactory(price=0))
     booking_cancel(booking_id=cancelled.pk, actor=staff, as_staff=True)
     hold = BookingFactory(user=user, status="pending", payment_status="unpaid")
-    Booking.objects.filter(pk=hold.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    Booking.objects.filter(pk=hold.pk).update(
+        created_at=timezone.now() - timedelta(hours=1), hold_expires_at=timezone.now()
+    )
     bookings_expire_stale(user=user)
 
     response = user_client.get(EXPORT_URL)

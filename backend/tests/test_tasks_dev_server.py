@@ -32,7 +32,8 @@ paid = Session.objects.create(
     start_time=timezone.now() + timedelta(days=2))
 stale = Booking.objects.create(session=paid, user=creator, seats=1, amount=Decimal("9"),
                                currency="USD", status="pending", payment_status="unpaid")
-Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1))
+Booking.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(hours=1),
+                                           hold_expires_at=timezone.now())
 # Left pending (as after a crash between commit and relay): the scheduler's sweep sends it.
 OutboxMessage.objects.create(
     task="notifications.send_email", effect_key="email:test:stranded",

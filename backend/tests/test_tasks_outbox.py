@@ -222,7 +222,7 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
 
 def stale_booking() -> Booking:
     booking = BookingFactory.create(status="pending", payment_status="unpaid")
-    return backdate(booking, created_at=timedelta(hours=1))
+    return backdate(booking, created_at=timedelta(hours=1), hold_expires_at=timedelta(minutes=45))
 
 
 def test_a_periodic_job_runs_once_per_period_whoever_sends_it():

@@ -140,8 +140,11 @@ class BookingViewSet(viewsets.GenericViewSet):
         operation_summary="Book a session",
         operation_description=(
             "Free sessions are confirmed at once; paid sessions are held (pending, unpaid) "
-            "for BOOKING_HOLD_MINUTES until paid. 409: sold out, not enough seats, already "
-            "booked, own session, not open for booking, already started."
+            "until `hold_expires_at`: BOOKING_HOLD_MINUTES from now, or, for a user who "
+            "cancelled an unpaid hold of this session that would still be running, that "
+            "hold's end. 409: sold out, not enough seats, already booked, own session, not "
+            "open for booking, already started, `too_many_holds` (MAX_UNPAID_BOOKINGS unpaid "
+            "holds already)."
         ),
         request_body=BookingCreateSerializer,
         responses={201: BookingSerializer, **NOT_FOUND, **CONFLICT},

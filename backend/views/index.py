@@ -10,6 +10,7 @@ RESOURCES = [
     ("my_sessions", "session-my-sessions", "A creator's own sessions (JWT)."),
     ("creators", "creator-list", "Public creator profiles with ratings; their reviews."),
     ("bookings", "booking-list", "Your bookings; POST {session} to book (JWT)."),
+    ("waitlist", "waitlist", "Your waitlist entries; join at sessions/{id}/waitlist/ (JWT)."),
     ("me", "users-me", "Your profile (JWT)."),
     ("user_dashboard", "dashboard-user", "Your bookings and spend (JWT)."),
     ("creator_dashboard", "dashboard-creator", "A creator's sessions and revenue (JWT)."),

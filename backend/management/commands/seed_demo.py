@@ -22,6 +22,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from backend import booking_rules
 from backend.integrations import stripe_gateway
 from backend.management.commands.ensure_superuser import password_problems
 from backend.models import Booking, Session, User
@@ -271,6 +272,7 @@ class Command(BaseCommand):
                 currency=session.currency,
                 confirmed_at=now if status == "confirmed" and not paid else None,
                 cancelled_at=now if status == "cancelled" and not paid else None,
+                hold_expires_at=booking_rules.new_hold_expires_at(now),
             )
             if paid:
                 self._pay(booking, refund=payment_status == "refunded")

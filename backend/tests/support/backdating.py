@@ -30,5 +30,10 @@ def backdate(instance: M, **moments: datetime | timedelta) -> M:
 
 
 def expire_hold(booking: Booking, *, by: timedelta = timedelta(minutes=1)) -> Booking:
-    """Backdates a pending booking so that its seat hold (BOOKING_HOLD_MINUTES) ran out `by` ago."""
-    return backdate(booking, created_at=timedelta(minutes=settings.BOOKING_HOLD_MINUTES) + by)
+    """Backdates a pending booking so that its seat hold (`hold_expires_at`) ran out `by` ago,
+    as if it was made BOOKING_HOLD_MINUTES + `by` ago."""
+    return backdate(
+        booking,
+        created_at=timedelta(minutes=settings.BOOKING_HOLD_MINUTES) + by,
+        hold_expires_at=by,
+    )

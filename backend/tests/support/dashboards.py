@@ -1,7 +1,11 @@
 """Helpers shared by the dashboard tests (test_dashboards_*.py)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
+from backend import booking_rules
 from backend.models import Booking, Payment
 from backend.tests.factories import BookingFactory, PaymentFactory, UserFactory
 from backend.tests.support import backdate
@@ -14,10 +18,15 @@ P = Booking.PaymentStatus
 
 
 def book(session, *, user=None, created_at=None, **fields):
-    """A booking with its `created_at` forced (it is auto_now_add)."""
+    """A booking with its `created_at` forced (it is auto_now_add); a pending one's hold ends
+    BOOKING_HOLD_MINUTES after that, as booking_create sets it."""
     booking = BookingFactory(session=session, user=user or UserFactory(), **fields)
     if created_at is not None:
-        backdate(booking, created_at=created_at)
+        moments = {"created_at": created_at}
+        if booking.hold_expires_at is not None:
+            start = timezone.now() - created_at if isinstance(created_at, timedelta) else created_at
+            moments["hold_expires_at"] = booking_rules.new_hold_expires_at(start)
+        backdate(booking, **moments)
     return booking
 
 
