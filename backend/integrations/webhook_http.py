@@ -169,7 +169,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
     """POSTs `body` to `url` under the rules above. Raises UnsafeTarget or SendFailed."""
-    assert_no_row_locks()
+    assert_no_row_locks("webhook delivery")
     target = parse_target(url)
     addresses = checked_addresses(target)
     timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
