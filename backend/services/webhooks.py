@@ -481,9 +481,9 @@ def webhook_subscription_disable_gone(*, subscription_id: int) -> None:
     subscription.disabled_at = now
     subscription.disabled_reason = "the receiver answered 410 Gone"
     subscription.save(update_fields=["is_active", "disabled_at", "disabled_reason", "updated_at"])
-    WebhookDelivery.objects.filter(
-        subscription=subscription, status=DeliveryStatus.PENDING
-    ).update(status=DeliveryStatus.CANCELLED, next_attempt_at=None)
+    WebhookDelivery.objects.filter(subscription=subscription, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.CANCELLED, next_attempt_at=None
+    )
     owner = subscription.owner
     if not owner.email:
         return
@@ -524,4 +524,3 @@ def webhook_log_prune(*, now: datetime | None = None) -> int:
     )
     WebhookEvent.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
     return deleted
-

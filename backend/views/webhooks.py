@@ -44,6 +44,7 @@ class WebhookViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="My webhook subscriptions",
+        operation_description="The signed-in user's subscriptions, oldest first (no secrets).",
         manual_parameters=PAGE_PARAMS,
         responses={200: WebhookSubscriptionPageSerializer},
     )
@@ -78,6 +79,7 @@ class WebhookViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="One of my webhook subscriptions",
+        operation_description="Anyone else's is 404. The secret is not shown again.",
         responses={200: WebhookSubscriptionSerializer},
     )
     def retrieve(self, request, pk=None):
@@ -86,6 +88,10 @@ class WebhookViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="Change a webhook subscription (url, events, description, is_active)",
+        operation_description=(
+            "Any subset of the fields. A new `url` is checked like at creation. `is_active: true` "
+            "switches a subscription back on after a 410 switched it off."
+        ),
         request_body=WebhookSubscriptionUpdateSerializer,
         responses={200: WebhookSubscriptionSerializer},
     )
@@ -99,6 +105,7 @@ class WebhookViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="Delete a webhook subscription and its delivery log",
+        operation_description="Deliveries still queued for it are dropped.",
         responses={204: "Deleted."},
     )
     def destroy(self, request, pk=None):
@@ -122,6 +129,10 @@ class WebhookViewSet(viewsets.GenericViewSet):
 
     @swagger_auto_schema(
         operation_summary="Send a `ping` event to this subscription's endpoint",
+        operation_description=(
+            "Queues one `ping` event (`data: {webhook: {id}}`) for this subscription only, "
+            "signed like any event; the answer is the delivery as it stands (see deliveries/)."
+        ),
         request_body=no_body,
         responses={202: WebhookDeliverySerializer},
     )
