@@ -421,3 +421,27 @@ def test_retry_delays_double_with_jitter_up_to_the_cap(settings):
         for _ in range(20):
             seconds = webhooks.retry_delay(attempts).total_seconds()
             assert ceiling / 2 <= seconds <= ceiling
+
+
+def test_the_export_lists_webhooks_without_secrets_and_deleting_the_account_removes_them(
+    receiver, django_capture_on_commit_callbacks
+):
+    creator = CreatorFactory.create()
+    subscription = subscribe(creator, receiver.url, ["booking.created"])
+    client = auth_client(creator)
+    exported = client.get("/api/users/me/export/").json()["webhooks"]
+    assert exported == [
+        {
+            "id": subscription["id"],
+            "url": receiver.url,
+            "events": ["booking.created"],
+            "description": "",
+            "is_active": True,
+            "created_at": subscription["created_at"],
+        }
+    ]
+    assert subscription["secret"] not in json.dumps(exported)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete("/api/users/me/").status_code == 204
+    assert not WebhookSubscription.objects.exists()
+    assert receiver.received == []
