@@ -3,9 +3,9 @@
 What is held about a user: the profile; their bookings, each with its audit events and its
 payments (charges and refunds); the sessions they created (as a creator); the objects they
 stored, with a fresh URL each; the reviews they wrote; the sign-ins (refresh tokens) issued to
-them; their outgoing webhook subscriptions. Other people's bookings of a creator's sessions are those people's data and are not
-exported; a booking's session names its creator by id and username only, as the public catalog
-does.
+them; their outgoing webhook subscriptions. Other people's bookings of a creator's sessions are
+those people's data and are not exported; a booking's session names its creator by id and
+username only, as the public catalog does.
 
 In a fixed number of queries, whatever the number of bookings.
 """
