@@ -208,6 +208,8 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
         "bookings.expire": 60,
         "outbox.sweep": settings.OUTBOX_SWEEP_SECONDS,
         "files.delete_orphans": 3600,
+        "webhooks.prune_log": 3600,
+        "idempotency.prune_keys": 3600,
     }
     celery_app.finalize()
     schedule = celery_app.conf.beat_schedule

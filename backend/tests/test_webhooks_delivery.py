@@ -445,3 +445,19 @@ def test_the_export_lists_webhooks_without_secrets_and_deleting_the_account_remo
         assert client.delete("/api/users/me/").status_code == 204
     assert not WebhookSubscription.objects.exists()
     assert receiver.received == []
+
+
+def test_staff_read_subscriptions_and_the_log_in_the_admin_without_the_secret(
+    admin_client, receiver, django_capture_on_commit_callbacks
+):
+    creator = CreatorFactory.create()
+    subscription = subscribe(creator, receiver.url, ["booking.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        book(UserFactory.create(), SessionFactory.create(creator=creator))
+    page = admin_client.get("/admin/backend/webhookdelivery/")
+    assert page.status_code == 200
+    assert b"delivered" in page.content
+    detail = admin_client.get(f"/admin/backend/webhooksubscription/{subscription['id']}/change/")
+    assert detail.status_code == 200
+    assert receiver.url.encode() in detail.content
+    assert subscription["secret"].encode() not in detail.content
