@@ -276,6 +276,8 @@ def test_run_periodic_tasks_runs_every_job_once_now(settings, tmp_path):
         "bookings.expire: 1",
         "outbox.sweep: 1",
         "files.delete_orphans: 1",
+        "webhooks.prune_log: 0",
+        "idempotency.prune_keys: 0",
     ]
     booking.refresh_from_db()
     assert booking.status == "expired"

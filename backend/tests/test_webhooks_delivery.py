@@ -461,3 +461,23 @@ def test_staff_read_subscriptions_and_the_log_in_the_admin_without_the_secret(
     assert detail.status_code == 200
     assert receiver.url.encode() in detail.content
     assert subscription["secret"].encode() not in detail.content
+
+
+def test_only_creators_and_staff_subscribe_and_bad_input_is_400(receiver):
+    response = auth_client(UserFactory.create()).post(
+        "/api/webhooks/", {"url": receiver.url, "events": ["booking.created"]}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    creator = auth_client(CreatorFactory.create())
+    for body in [
+        {"url": receiver.url, "events": []},
+        {"url": receiver.url, "events": ["booking.exploded"]},
+        {"url": "not a url", "events": ["booking.created"]},
+        {"events": ["booking.created"]},
+    ]:
+        response = creator.post("/api/webhooks/", body, format="json")
+        assert (response.status_code, response.json()["code"]) == (400, "invalid"), body
+    assert not WebhookSubscription.objects.exists()
+    # Listing is one's own subscriptions: none for a plain user.
+    listing = auth_client(UserFactory.create()).get("/api/webhooks/")
+    assert (listing.status_code, listing.json()["count"]) == (200, 0)
