@@ -77,6 +77,17 @@ class ErrorCode(StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider", 400, "The OAuth provider is not one this API knows."
     OAUTH = "oauth", 400, "The OAuth provider rejected the sign-in."
     OAUTH_WRONG_AUDIENCE = "oauth_wrong_audience", 400, "The ID token was issued to another app."
+    WEBHOOK_URL_NOT_ALLOWED = (
+        "webhook_url_not_allowed",
+        400,
+        "The webhook URL is not https, or its host resolves to a private, loopback, link-local, "
+        "multicast or reserved address (or does not resolve).",
+    )
+    INVALID_IDEMPOTENCY_KEY = (
+        "invalid_idempotency_key",
+        400,
+        "The Idempotency-Key header is not 1 to 255 printable characters.",
+    )
 
     # --- 401: who are you -------------------------------------------------------------------
     NOT_AUTHENTICATED = "not_authenticated", 401, "No access token was sent."
@@ -179,6 +190,19 @@ class ErrorCode(StrEnum):
         "payment_record_missing",
         409,
         "The paid booking has no payment record to refund.",
+    )
+
+    IDEMPOTENCY_KEY_IN_USE = (
+        "idempotency_key_in_use",
+        409,
+        "A request with this Idempotency-Key is still running; retry shortly.",
+    )
+
+    # --- 422: cannot be done as asked -------------------------------------------------------
+    IDEMPOTENCY_KEY_REUSED = (
+        "idempotency_key_reused",
+        422,
+        "The Idempotency-Key was already used for a different request (method, path or body).",
     )
 
     # --- 429: throttled ---------------------------------------------------------------------

@@ -75,6 +75,14 @@ class Conflict(DomainError):
     default_code = ErrorCode.CONFLICT
 
 
+class Unprocessable(DomainError):
+    """Well-formed, but cannot be done as asked (422): an Idempotency-Key reused for another
+    request."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
 class BookingError(Conflict):
     default_code = ErrorCode.BOOKING_CONFLICT
 

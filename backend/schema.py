@@ -25,6 +25,7 @@ ERROR_DESCRIPTIONS = {
     409: "State conflict.",
     413: "The request body is larger than the limit.",
     415: "The Content-Type is not one this operation reads.",
+    422: "The Idempotency-Key was already used for a different request.",
     429: "Too many requests; retry after the time in the Retry-After header.",
     502: "An external service (Stripe, an OAuth provider) failed or timed out.",
     503: "Temporarily unavailable (retry after Retry-After), or an integration is not configured.",

@@ -9,6 +9,7 @@ from backend.views.creators import CreatorViewSet
 from backend.views.reviews import BookingReviewView, ReviewViewSet, SessionReviewsView
 from backend.views.series import SessionSeriesCreateView, SessionSeriesDetailView
 from backend.views.waitlist import MyWaitlistView, SessionWaitlistView
+from backend.views.webhooks import WebhookViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -20,6 +21,7 @@ router.register("sessions", SessionViewSet, basename="session")
 router.register("bookings", BookingViewSet, basename="booking")
 router.register("creators", CreatorViewSet, basename="creator")
 router.register("reviews", ReviewViewSet, basename="review")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("", index.api_index, name="api-index"),

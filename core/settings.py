@@ -307,6 +307,20 @@ OUTBOX_REPUBLISH_AFTER_SECONDS = env_int("OUTBOX_REPUBLISH_AFTER_SECONDS", 600)
 OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 10)
 OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 600)
 OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 30)
+# Outgoing webhooks (backend/services/webhooks.py, backend/integrations/webhook_http.py).
+# true only for local development: allows http:// and targets on private/loopback addresses.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# Retries: base * 2**(attempt-1) seconds, capped, times a random factor in [0.5, 1], until
+# the window (hours after the event) ends.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600)
+WEBHOOK_RETRY_WINDOW_HOURS = env_int("WEBHOOK_RETRY_WINDOW_HOURS", 72)
+WEBHOOK_LOG_RETENTION_DAYS = env_int("WEBHOOK_LOG_RETENTION_DAYS", 30)
+# Idempotency-Key (backend/services/idempotency.py): how long an answer is replayed, and how
+# long a request waits for a concurrent one with the same key before a 409.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+IDEMPOTENCY_WAIT_SECONDS = env_int("IDEMPOTENCY_WAIT_SECONDS", 10)
 # A Stripe, S3 or OAuth call while the DB connection holds row locks (backend/integrations/
 # lock_guard.py): "raise" (development, tests) or "log" (production).
 INTEGRATION_LOCK_GUARD = env_str("INTEGRATION_LOCK_GUARD") or ("raise" if DEBUG else "log")

@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from backend.admin.common import ViewOnlyAdmin
-from backend.models import OutboxMessage, StoredFile, StripeEvent
+from backend.models import (
+    OutboxMessage,
+    StoredFile,
+    StripeEvent,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 
 @admin.register(StripeEvent)
@@ -34,3 +40,34 @@ class OutboxMessageAdmin(ViewOnlyAdmin):
     list_display = ("id", "task", "effect_key", "status", "attempts", "available_at", "done_at")
     list_filter = ("status", "task")
     search_fields = ("effect_key",)
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(ViewOnlyAdmin):
+    """Integrators' endpoints (backend/services/webhooks.py); owners manage them over the API.
+    The signing secret is never shown."""
+
+    list_display = ("id", "owner", "url", "is_active", "disabled_reason", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("url", "owner__username")
+    list_select_related = ("owner",)
+    exclude = ("secret",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ViewOnlyAdmin):
+    """The delivery log (30 days): one event for one subscription and its last attempt."""
+
+    list_display = (
+        "id",
+        "subscription",
+        "event",
+        "status",
+        "attempts",
+        "response_status",
+        "last_attempt_at",
+        "next_attempt_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("event__public_id", "subscription__url")
+    list_select_related = ("subscription", "event")

@@ -3,9 +3,9 @@
 What is held about a user: the profile; their bookings, each with its audit events and its
 payments (charges and refunds); the sessions they created (as a creator); the objects they
 stored, with a fresh URL each; the reviews they wrote; the sign-ins (refresh tokens) issued to
-them. Other people's bookings of a creator's sessions are those people's data and are not
-exported; a booking's session names its creator by id and username only, as the public catalog
-does.
+them; their outgoing webhook subscriptions. Other people's bookings of a creator's sessions are
+those people's data and are not exported; a booking's session names its creator by id and
+username only, as the public catalog does.
 
 In a fixed number of queries, whatever the number of bookings.
 """
@@ -19,7 +19,16 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from backend.integrations.storage import object_url
-from backend.models import Booking, BookingEvent, Payment, Review, Session, StoredFile, User
+from backend.models import (
+    Booking,
+    BookingEvent,
+    Payment,
+    Review,
+    Session,
+    StoredFile,
+    User,
+    WebhookSubscription,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class UserExport:
     reviews: Sequence[Review]
     # Annotated with `revoked`.
     sign_ins: Sequence[OutstandingToken]
+    # Outgoing webhook subscriptions (their URLs may name the user); never their secrets.
+    webhooks: Sequence[WebhookSubscription]
 
 
 def user_export(*, user: User) -> UserExport:
@@ -73,4 +84,5 @@ def user_export(*, user: User) -> UserExport:
         files=files,
         reviews=reviews,
         sign_ins=sign_ins,
+        webhooks=list(WebhookSubscription.objects.filter(owner=user).order_by("id")),
     )

@@ -10,7 +10,16 @@ from typing import Any
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
-from backend.models import Booking, BookingEvent, Payment, Review, Session, StoredFile, User
+from backend.models import (
+    Booking,
+    BookingEvent,
+    Payment,
+    Review,
+    Session,
+    StoredFile,
+    User,
+    WebhookSubscription,
+)
 from backend.serializers.common import absolute_url
 
 
@@ -192,6 +201,15 @@ class ExportReviewSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ExportWebhookSerializer(serializers.ModelSerializer):
+    """A webhook subscription, without its signing secret."""
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "events", "description", "is_active", "created_at"]
+        read_only_fields = fields
+
+
 class ExportSerializer(serializers.Serializer):
     """`GET /api/users/me/export/`: everything held about the caller."""
 
@@ -202,3 +220,4 @@ class ExportSerializer(serializers.Serializer):
     files = ExportStoredFileSerializer(many=True, help_text="Objects you uploaded.")
     reviews = ExportReviewSerializer(many=True, help_text="Reviews you wrote, hidden ones too.")
     sign_ins = ExportSignInSerializer(many=True, help_text="Refresh tokens issued to you.")
+    webhooks = ExportWebhookSerializer(many=True, help_text="Your webhook subscriptions.")

@@ -24,6 +24,7 @@ from backend.exceptions import BookingError, DomainError, Forbidden, NotFound
 from backend.logs import request_id_var
 from backend.models import Booking, BookingEvent, User, WaitlistEntry
 from backend.services.locking import lock_booking
+from backend.services.webhooks import emit_booking_change
 
 Status = Booking.Status
 
@@ -63,6 +64,13 @@ def booking_transition(
         booking.save()
     else:
         booking.save(update_fields=[*changed, "updated_at"])
+    # Outgoing webhooks for this move, queued in the same transaction as the move itself.
+    emit_booking_change(
+        booking,
+        is_new=is_new,
+        before_status=before_status,
+        before_payment_status=before_payment,
+    )
     return BookingEvent.objects.create(
         booking=booking,
         actor=actor if actor is not None and actor.pk else None,

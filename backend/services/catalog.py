@@ -21,6 +21,7 @@ from backend.services import waitlist
 from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
 from backend.services.bookings import booking_cancel_locked
 from backend.services.locking import lock_booking, lock_session
+from backend.services.webhooks import emit_session_status
 
 Status = Session.Status
 
@@ -87,7 +88,7 @@ def session_create(
     """`timezone` (IANA, validated by the serializer) defaults to the creator's."""
     if status == Status.CANCELLED:
         raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
-    return Session.objects.create(
+    session = Session.objects.create(
         creator=creator,
         title=title,
         description=description,
@@ -103,6 +104,9 @@ def session_create(
         status=status,
         timezone=timezone or creator.timezone,
     )
+    if session.status == Status.PUBLISHED:
+        emit_session_status(session, type="session.published")
+    return session
 
 
 def _cancel_locked(*, session: Session, actor: User) -> None:
@@ -132,6 +136,7 @@ def _cancel_locked(*, session: Session, actor: User) -> None:
             )
     session.status = Status.CANCELLED
     session.save(update_fields=["status", "updated_at"])
+    emit_session_status(session, type="session.cancelled")
 
 
 @transaction.atomic
@@ -180,6 +185,8 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
         setattr(session, name, value)
     if changes:
         session.save(update_fields=[*changes, "updated_at"])
+    if new_status == Status.PUBLISHED:
+        emit_session_status(session, type="session.published")
     if new_status == Status.CANCELLED:
         _cancel_locked(session=session, actor=actor)
     elif "capacity" in changes or new_status == Status.PUBLISHED:

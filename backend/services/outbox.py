@@ -52,6 +52,15 @@ class PermanentTaskError(Exception):
     """Raised by a handler when retrying cannot help (a refused request, bad data)."""
 
 
+class RetryLater(Exception):
+    """Raised by a handler that keeps its own retry schedule (outgoing webhooks: backoff with
+    jitter over days): run the message again after `delay`, whatever `max_attempts` says."""
+
+    def __init__(self, delay: timedelta, reason: str = ""):
+        super().__init__(reason or f"retry in {delay}")
+        self.delay = delay
+
+
 def register_handler(name: str, handler: Handler) -> None:
     if HANDLERS.get(name, handler) is not handler:
         raise RuntimeError(f"two handlers for task {name!r}")
@@ -187,6 +196,9 @@ def outbox_execute(*, message_id: int) -> str:
         logger.error("outbox: message %s (%s) failed for good: %s", message.pk, message.task, error)
         _finish(message, status=Status.FAILED, error=error)
         return "failed"
+    except RetryLater as error:
+        _retry(message, delay=error.delay, error=error)
+        return "retry"
     except Exception as error:
         if message.max_attempts is not None and message.attempts >= message.max_attempts:
             logger.error(
@@ -208,15 +220,32 @@ def outbox_execute(*, message_id: int) -> str:
             type(error).__name__,
             error,
         )
-        OutboxMessage.objects.filter(pk=message.pk, status=Status.RUNNING).update(
-            status=Status.PENDING,
-            available_at=timezone.now() + delay,
-            claimed_until=None,
-            last_error=_describe(error),
-        )
+        _retry(message, delay=delay, error=error)
         return "retry"
     _finish(message, status=Status.DONE, error=None)
     return "done"
+
+
+def _retry(message: OutboxMessage, *, delay: timedelta, error: BaseException) -> None:
+    OutboxMessage.objects.filter(pk=message.pk, status=Status.RUNNING).update(
+        status=Status.PENDING,
+        available_at=timezone.now() + delay,
+        claimed_until=None,
+        last_error=_describe(error),
+    )
+
+
+def outbox_wake(*, effect_key: str) -> None:
+    """Makes a message waiting for its retry due now and relays it (a webhook delivery whose
+    predecessor just went through). Outside a transaction, or after its commit."""
+    message = OutboxMessage.objects.filter(effect_key=effect_key, status=Status.PENDING).first()
+    if message is None:
+        return
+    OutboxMessage.objects.filter(pk=message.pk, status=Status.PENDING).update(
+        available_at=timezone.now()
+    )
+    message_id = message.pk
+    transaction.on_commit(lambda: outbox_relay(message_id=message_id), robust=True)
 
 
 def _describe(error: BaseException) -> str:

@@ -35,7 +35,7 @@ from social_django.models import Code, UserSocialAuth
 
 from backend import booking_rules
 from backend.exceptions import BookingError, Conflict
-from backend.models import Booking, Session, StoredFile, User
+from backend.models import Booking, Session, StoredFile, User, WebhookSubscription
 from backend.models.outbox import OutboxMessage
 from backend.services.booking_changes import booking_transition
 from backend.services.bookings import booking_cancel
@@ -302,6 +302,8 @@ def user_delete(*, user: User) -> UserDeletion:
         # A booking made in another tab since step 2 (the account was still active then).
         _cancel_upcoming_bookings(user=locked, deletion=deletion)
         deletion.tokens_revoked = _revoke_tokens(locked)
+        # Their endpoints stop hearing from us; the URLs may be personal data too.
+        WebhookSubscription.objects.filter(owner=locked).delete()
         _erase_booking_notes(locked)
         old_email = locked.email
         old_values = _anonymise(locked)

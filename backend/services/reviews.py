@@ -22,6 +22,7 @@ from backend.exceptions import Conflict, Forbidden, NotFound
 from backend.models import Booking, CreatorRating, Review, ReviewReport, User
 from backend.services.booking_changes import Role, role_of
 from backend.services.locking import lock_booking, lock_creator_rating
+from backend.services.webhooks import emit_review_created
 
 __all__ = [
     "REVIEW_EDIT_WINDOW_DAYS",
@@ -127,6 +128,7 @@ def review_create(*, user: User, booking_id: int, rating: int, comment: str = ""
             ) from error
         raise
     creator_rating_recount(rating=aggregate)
+    emit_review_created(review)
     return review
 
 

@@ -211,6 +211,8 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
         "bookings.expire": 60,
         "outbox.sweep": settings.OUTBOX_SWEEP_SECONDS,
         "files.delete_orphans": 3600,
+        "webhooks.prune_log": 3600,
+        "idempotency.prune_keys": 3600,
     }
     celery_app.finalize()
     schedule = celery_app.conf.beat_schedule
@@ -277,6 +279,8 @@ def test_run_periodic_tasks_runs_every_job_once_now(settings, tmp_path):
         "bookings.expire: 1",
         "outbox.sweep: 1",
         "files.delete_orphans: 1",
+        "webhooks.prune_log: 0",
+        "idempotency.prune_keys: 0",
     ]
     booking.refresh_from_db()
     assert booking.status == "expired"

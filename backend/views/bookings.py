@@ -27,6 +27,7 @@ from backend.serializers.bookings import (
     BookingUpdateSerializer,
 )
 from backend.services import bookings as services
+from backend.views.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 error_response = openapi.Response(
     "Error",
@@ -147,8 +148,10 @@ class BookingViewSet(viewsets.GenericViewSet):
             "holds already)."
         ),
         request_body=BookingCreateSerializer,
+        manual_parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: BookingSerializer, **NOT_FOUND, **CONFLICT},
     )
+    @idempotent
     def create(self, request):
         payload = BookingCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -223,9 +226,11 @@ class BookingViewSet(viewsets.GenericViewSet):
         operation_summary="Cancel a booking (its user before the start, or the creator)",
         operation_description="A paid booking is refunded. The seats are free at once.",
         request_body=no_body,
+        manual_parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: BookingSerializer, **NOT_FOUND, **CONFLICT},
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def cancel(self, request, pk=None):
         booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
         return Response(BookingSerializer(booking, context={"request": request}).data)

@@ -18,6 +18,7 @@ RESOURCES = [
     ("oauth_providers", "oauth_providers", "The configured Google/GitHub sign-in providers."),
     ("oauth_login", "oauth_login", "POST an OAuth code or token: a JWT pair."),
     ("payment_intent", "payment_create_intent", "POST {booking_id}: pay a booking (JWT)."),
+    ("webhooks", "webhook-list", "A creator's outgoing webhook subscriptions (JWT)."),
     ("upload", "storage-upload", "POST multipart: an avatar or session image (JWT)."),
     ("health", "health", "Liveness and database check."),
 ]

@@ -21,6 +21,7 @@ from backend.services.payments import (
     payment_create_intent,
     payment_handle_webhook,
 )
+from backend.views.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 ERROR_RESPONSES = {
     400: "Invalid input, or Stripe refused the request (its message is the detail).",
@@ -39,8 +40,10 @@ class PaymentCreateIntentView(APIView):
             "the booking. Calling again returns the same open intent."
         ),
         request_body=PaymentIntentCreateInputSerializer,
+        manual_parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={200: PaymentIntentOutputSerializer, **ERROR_RESPONSES},
     )
+    @idempotent
     def post(self, request):
         serializer = PaymentIntentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
