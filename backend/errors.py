@@ -77,6 +77,11 @@ class ErrorCode(StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider", 400, "The OAuth provider is not one this API knows."
     OAUTH = "oauth", 400, "The OAuth provider rejected the sign-in."
     OAUTH_WRONG_AUDIENCE = "oauth_wrong_audience", 400, "The ID token was issued to another app."
+    INVALID_REDIRECT_URL = (
+        "invalid_redirect_url",
+        400,
+        "return_url or refresh_url is not on one of CORS_ALLOWED_ORIGINS (no open redirect).",
+    )
 
     # --- 401: who are you -------------------------------------------------------------------
     NOT_AUTHENTICATED = "not_authenticated", 401, "No access token was sent."
@@ -163,6 +168,16 @@ class ErrorCode(StrEnum):
         "has_upcoming_sessions",
         409,
         "The account's upcoming sessions have active bookings: cancel them before deleting it.",
+    )
+    PAYOUTS_NOT_READY = (
+        "payouts_not_ready",
+        409,
+        "A paid session needs its creator's Stripe account to accept charges (onboarding).",
+    )
+    TRANSFER_NOT_RETRYABLE = (
+        "transfer_not_retryable",
+        409,
+        "Only a failed or cancelled transfer can be retried.",
     )
     PAYMENT_RECORD_MISSING = (
         "payment_record_missing",

@@ -3,6 +3,7 @@ from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
+from backend.models.payouts import ConnectedAccount, Transfer, TransferReversal
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.series import SessionSeries
 from backend.models.users import User
@@ -10,6 +11,7 @@ from backend.models.users import User
 __all__ = [
     "Booking",
     "BookingEvent",
+    "ConnectedAccount",
     "CreatorRating",
     "OutboxMessage",
     "Payment",
@@ -20,5 +22,7 @@ __all__ = [
     "SessionSeries",
     "StoredFile",
     "StripeEvent",
+    "Transfer",
+    "TransferReversal",
     "User",
 ]
