@@ -3,12 +3,14 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum
 
 from backend import payout_rules
-from backend.models import Booking, ConnectedAccount, Transfer, User
+from backend.models import Booking, ConnectedAccount, Payment, Transfer, User
 
 PaymentStatus = Booking.PaymentStatus
+MONEY: DecimalField = DecimalField(max_digits=12, decimal_places=2)
+ZERO = Decimal("0.00")
 
 
 def account_for(*, creator: User) -> ConnectedAccount | None:
@@ -44,9 +46,21 @@ def earnings_for(*, bookings: QuerySet[Booking], creator: User) -> dict:
         .exclude(status=Transfer.Status.CANCELLED)
         .values("booking_id", "amount", "fee", "reversed_amount", "status", "currency")
     }
-    rows = bookings.filter(
-        payment_status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
-    ).values("id", "amount", "currency", "platform_fee", "refunded_amount", "payment_status")
+    # Refunds as the revenue figures count them: the succeeded refund rows.
+    refunded = (
+        Payment.objects.filter(booking=OuterRef("pk"), kind=Payment.Kind.REFUND, status="succeeded")
+        .order_by()
+        .values("booking")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    rows = (
+        bookings.filter(
+            payment_status__in=[PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
+        )
+        .annotate(refunded=Subquery(refunded, output_field=MONEY))
+        .values("id", "amount", "currency", "platform_fee", "refunded", "payment_status")
+    )
     for row in rows:
         code = row["currency"].upper()
         transfer = sent.get(row["id"])
@@ -63,7 +77,7 @@ def earnings_for(*, bookings: QuerySet[Booking], creator: User) -> dict:
                 default_percent = payout_rules.fee_percent_for(creator_id=creator.pk)
             fee = payout_rules.fee_for(amount=row["amount"], currency=code, percent=default_percent)
         split = payout_rules.split(
-            amount=row["amount"], fee=fee, refunded=row["refunded_amount"], currency=code
+            amount=row["amount"], fee=fee, refunded=row["refunded"] or ZERO, currency=code
         )
         fees[code] += split.fee
         if transfer is None or transfer["status"] != Transfer.Status.PAID:

@@ -39,7 +39,7 @@ from backend.services import notifications
 from backend.services.booking_changes import booking_transition
 from backend.services.locking import lock_booking
 from backend.services.outbox import PermanentTaskError, outbox_enqueue
-from backend.services.payment_records import succeeded_charge
+from backend.services.payment_records import refunded_total, succeeded_charge
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def booking_split(booking: Booking) -> payout_rules.Split:
             percent=payout_rules.fee_percent_for(creator_id=booking.session.creator_id),
         )
     return payout_rules.split(
-        amount=booking.amount, fee=fee, refunded=booking.refunded_amount, currency=booking.currency
+        amount=booking.amount, fee=fee, refunded=refunded_total(booking), currency=booking.currency
     )
 
 

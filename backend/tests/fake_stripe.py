@@ -231,6 +231,11 @@ class FakeStripe:
             intent["status"] = "canceled"
             return json.loads(json.dumps(intent))
 
+    def add_account(self) -> dict[str, Any]:
+        """An Express account made outside the API under test (a test's starting point)."""
+        with self.lock:
+            return json.loads(json.dumps(self._create_account({"type": "express"})[1]))
+
     def complete_onboarding(
         self, account_id: str, *, charges_enabled: bool = True, payouts_enabled: bool = True
     ) -> dict[str, Any]:
@@ -291,13 +296,15 @@ class FakeStripe:
         event_id: str | None = None,
         secret: str = WEBHOOK_SECRET,
         timestamp: int | None = None,
+        created: int | None = None,
     ) -> tuple[bytes, str]:
-        """A webhook body and its Stripe-Signature header, signed as Stripe signs them."""
+        """A webhook body and its Stripe-Signature header, signed as Stripe signs them.
+        `created`: when Stripe made the event (default now), which orders events."""
         event = {
             "id": event_id or f"evt_{secrets.token_hex(12)}",
             "object": "event",
             "api_version": "2026-10-28.endive",
-            "created": int(time.time()),
+            "created": int(time.time()) if created is None else created,
             "type": event_type,
             "livemode": False,
             "data": {"object": obj},
