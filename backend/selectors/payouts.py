@@ -63,12 +63,14 @@ def earnings_for(*, bookings: QuerySet[Booking], creator: User) -> dict:
     )
     for row in rows:
         code = row["currency"].upper()
+        # Every currency with money in it is listed in all three, 0.00 where nothing is.
+        for totals in (pending, transferred, fees):
+            totals.setdefault(code, ZERO)
         transfer = sent.get(row["id"])
         if transfer is not None and transfer["status"] == Transfer.Status.PAID:
             transferred[code] += transfer["amount"] - transfer["reversed_amount"]
         if row["payment_status"] != PaymentStatus.PAID:
             # Refunded (in full, or a lost dispute): nothing is kept; disputed: nothing yet.
-            fees.setdefault(code, Decimal("0.00"))
             continue
         fee = row["platform_fee"]
         if fee is None:
@@ -82,8 +84,6 @@ def earnings_for(*, bookings: QuerySet[Booking], creator: User) -> dict:
         fees[code] += split.fee
         if transfer is None or transfer["status"] != Transfer.Status.PAID:
             pending[code] += split.share
-        else:
-            pending.setdefault(code, Decimal("0.00"))
     for totals in (pending, transferred, fees):
         for code in list(totals):
             totals[code] = totals[code].quantize(Decimal("0.01"))

@@ -101,7 +101,10 @@ def test_creator_dashboard_exact_figures(creator, creator_world):
                 {"currency": "EUR", "amount": "90.00"},
                 {"currency": "USD", "amount": "76.50"},
             ],
-            "transferred": [],
+            "transferred": [
+                {"currency": "EUR", "amount": "0.00"},
+                {"currency": "USD", "amount": "0.00"},
+            ],
         },
         "platform_fees": [
             {"currency": "EUR", "amount": "10.00"},

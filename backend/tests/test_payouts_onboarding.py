@@ -165,9 +165,7 @@ def test_account_updated_applies_in_event_order_and_once(fake_stripe, creator, a
     # Stripe's `created` orders the events; the newer one arrives first.
     newer = FakeStripe.signed_event("account.updated", fresh, event_id="evt_new", created=now)
     assert deliver(api_client, *newer).json()["outcome"] == "account_updated"
-    older = FakeStripe.signed_event(
-        "account.updated", stale, event_id="evt_old", created=now - 60
-    )
+    older = FakeStripe.signed_event("account.updated", stale, event_id="evt_old", created=now - 60)
     assert deliver(api_client, *older).json()["outcome"] == "account_updated"
     account.refresh_from_db()
     assert (account.charges_enabled, account.requirements_due) == (True, [])

@@ -78,7 +78,7 @@ def test_nothing_is_transferred_before_the_payout_delay(
     fake_stripe, user, creator, django_capture_on_commit_callbacks
 ):
     connected(creator, fake_stripe)
-    booking, _ = ended_paid_booking(fake_stripe, user, creator, hours_ago=23)
+    ended_paid_booking(fake_stripe, user, creator, hours_ago=23)
 
     assert run_payout_job(django_capture_on_commit_callbacks) == 0
     assert fake_stripe.transfer_count == 0
@@ -126,7 +126,9 @@ def test_cancelled_refunded_or_disputed_bookings_are_never_transferred(
     assert not Transfer.objects.exists()
     for booking in (cancelled, refunded_by_stripe, disputed):
         booking.refresh_from_db()
-    statuses = {b.pk: (b.status, b.payment_status) for b in (cancelled, refunded_by_stripe, disputed)}
+    statuses = {
+        b.pk: (b.status, b.payment_status) for b in (cancelled, refunded_by_stripe, disputed)
+    }
     assert statuses == {
         cancelled.pk: ("cancelled", "refunded"),
         refunded_by_stripe.pk: ("cancelled", "refunded"),
