@@ -146,6 +146,14 @@ def account_apply_state(
         return row
 
 
+def account_refresh(*, creator: User) -> ConnectedAccount | None:
+    """Reads the creator's account from Stripe and stores its state (no webhook needed)."""
+    row = ConnectedAccount.objects.filter(user=creator).first()
+    if row is None:
+        return None
+    return account_apply_state(account=stripe_connect.retrieve_account(row.stripe_account_id))
+
+
 def on_account_updated(event: dict[str, Any]) -> str:
     """The webhook's account.updated (the caller records the event in this transaction)."""
     account = stripe_connect.account_from_payload(event["data"]["object"])

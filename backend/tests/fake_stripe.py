@@ -728,6 +728,9 @@ class FakeStripe:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self, method: str) -> None:
                 url = urlsplit(self.path)
+                if method == "GET" and url.path.startswith("/connect/setup/"):
+                    self._onboarding_form(url.path)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 params = dict(parse_qsl(body if method == "POST" else url.query))
@@ -746,6 +749,25 @@ class FakeStripe:
                         self._send(*_error(failure.status, failure.error_type, failure.message))
                     return
                 self._send(status, payload)
+
+            def _onboarding_form(self, path: str) -> None:
+                """Stripe's hosted onboarding, filled in at once: the account is enabled,
+                account.updated is delivered, and the browser goes to the link's return_url."""
+                link_url = f"{fake.base_url}{path}"
+                with fake.lock:
+                    link = next(
+                        (item for item in fake.state.account_links if item["url"] == link_url),
+                        None,
+                    )
+                if link is None or link["account"] not in fake.state.accounts:
+                    self._send(*_error(404, "invalid_request_error", "No such account link."))
+                    return
+                account = fake.complete_onboarding(link["account"])
+                fake._emit("account.updated", account)
+                self.send_response(302)
+                self.send_header("Location", link["return_url"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(self, status: int, payload: Any) -> None:
                 data = json.dumps(payload).encode()

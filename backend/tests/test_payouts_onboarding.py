@@ -4,14 +4,16 @@ The real `stripe` client talks to the stand-in (fake_stripe.py), which records e
 accounts are counted where they are made.
 """
 
+import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from backend.integrations import stripe_connect
-from backend.models import ConnectedAccount, Session, StripeEvent
+from backend.models import ConnectedAccount, Session, StripeEvent, User
 from backend.tests.factories import CreatorFactory, SessionFactory
 from backend.tests.fake_stripe import FakeStripe
 from backend.tests.payments_support import deliver
@@ -285,3 +287,33 @@ def test_a_session_published_before_the_gate_stays_editable(fake_stripe, creator
         f"/api/sessions/{session.pk}/", {"title": "Renamed"}, format="json"
     )
     assert (response.status_code, response.json()["title"]) == (200, "Renamed")
+
+
+@pytest.mark.slow  # seeds the whole demo, paying its bookings at the stand-in
+def test_seed_demo_onboards_the_demo_creators_at_the_stand_in(
+    fake_stripe, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("SEED_DEMO_PASSWORD", "demo-pass-for-tests-1")
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=out)
+
+    assert "Payouts: 3 demo creator(s) onboarded" in out.getvalue()
+    accounts = ConnectedAccount.objects.order_by("user__username")
+    assert [(a.user.username, a.charges_enabled) for a in accounts] == [
+        (username, True) for username in sorted(u.username for u in _demo_creators())
+    ]
+    assert fake_stripe.account_count == 3
+    assert all(fake_stripe.account(a.stripe_account_id)["charges_enabled"] for a in accounts)
+    bruno = auth_client(_demo_creators().get(username="bruno_teacher"))
+    published = {**SESSION_BODY, "start_time": _start(), "status": "published"}
+    assert bruno.post("/api/sessions/", published, format="json").status_code == 201
+
+    # Seeding again makes no second account.
+    call_command("seed_demo", stdout=io.StringIO())
+    assert fake_stripe.account_count == 3
+
+
+def _demo_creators():
+    return User.objects.filter(role="creator")
