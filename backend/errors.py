@@ -177,7 +177,7 @@ class ErrorCode(StrEnum):
     TRANSFER_NOT_RETRYABLE = (
         "transfer_not_retryable",
         409,
-        "Only a failed or cancelled transfer can be retried.",
+        "Only a transfer Stripe refused (failed) can be retried.",
     )
     PAYMENT_RECORD_MISSING = (
         "payment_record_missing",

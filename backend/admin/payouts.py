@@ -47,7 +47,7 @@ class ConnectedAccountAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Retry transfer (failed or cancelled ones)")
+@admin.action(description="Retry transfer (the ones Stripe refused)")
 def retry_transfers(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Transfer]
 ) -> None:

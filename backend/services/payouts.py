@@ -332,14 +332,15 @@ def transfer_send(*, transfer_id: int) -> None:
 
 
 def transfer_retry(*, transfer_id: int) -> Transfer:
-    """Staff's "retry transfer": a failed (or cancelled) transfer is queued again, with the
-    same idempotency key, so a transfer Stripe did make is never made twice."""
+    """Staff's "retry transfer": a transfer Stripe refused (`failed`) is queued again, with the
+    same idempotency key, so a transfer Stripe did make is never made twice. A cancelled one
+    stays cancelled: its booking was refunded or cancelled."""
     with transaction.atomic():
         booking_id = Transfer.objects.filter(pk=transfer_id).values_list("booking_id", flat=True)
         if not booking_id:
             raise NotFound("Transfer not found.")
         _booking, transfer = _lock_transfer(booking_id[0])
-        if transfer.status not in (TransferStatus.FAILED, TransferStatus.CANCELLED):
+        if transfer.status != TransferStatus.FAILED:
             raise Conflict(
                 f"A {transfer.status} transfer cannot be retried.", code="transfer_not_retryable"
             )

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from backend.exceptions import Conflict
 from backend.integrations import stripe_connect
 from backend.models import OutboxMessage, Payment, Transfer
 from backend.services import payouts
@@ -374,3 +375,18 @@ def test_partial_refund_before_the_transfer_sends_the_reduced_share(
         Decimal("0.00"),
     )
     assert not fake_stripe.requests_to("POST", f"/v1/transfers/{sent['id']}/reversals")
+
+
+def test_only_a_failed_transfer_can_be_retried(
+    fake_stripe, user, creator, django_capture_on_commit_callbacks
+):
+    connected(creator, fake_stripe)
+    booking, _ = ended_paid_booking(fake_stripe, user, creator)
+    run_payout_job(django_capture_on_commit_callbacks)
+    transfer = Transfer.objects.get(booking=booking)
+
+    with pytest.raises(Conflict) as refused:
+        transfer_retry(transfer_id=transfer.pk)
+
+    assert refused.value.code == "transfer_not_retryable"
+    assert fake_stripe.transfer_count == 1
