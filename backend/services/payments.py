@@ -199,7 +199,12 @@ def _obtain_intent(booking: Booking) -> Intent:
             "session_id": str(booking.session_id),
         },
         idempotency_key=f"sm-booking-{booking.pk}-intent-{attempt}",
-        transfer_group=payouts.transfer_group(booking.pk),
+        # Ties the charge to the transfer of the creator's share (Connect). A creator without a
+        # connected account (no Stripe at publish time, or localstripe, which refuses the
+        # parameter) has no transfer to tie it to.
+        transfer_group=payouts.transfer_group(booking.pk)
+        if payouts.has_connected_account(creator_id=booking.session.creator_id)
+        else None,
     )
 
 

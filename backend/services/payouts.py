@@ -54,6 +54,10 @@ def transfer_group(booking_id: int) -> str:
     return f"booking-{booking_id}"
 
 
+def has_connected_account(*, creator_id: int) -> bool:
+    return ConnectedAccount.objects.filter(user_id=creator_id).exists()
+
+
 # --- onboarding and account state ----------------------------------------------------------------
 
 

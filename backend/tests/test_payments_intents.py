@@ -54,9 +54,6 @@ def test_create_intent_sends_minor_units_and_metadata(fake_stripe, user, user_cl
         "metadata[booking_id]": str(booking.pk),
         "metadata[user_id]": str(user.pk),
         "metadata[session_id]": str(session.pk),
-        # Issue 16: the creator's share is transferred later in this group (separate charges
-        # and transfers).
-        "transfer_group": f"booking-{booking.pk}",
     }
     assert sent.idempotency_key == f"sm-booking-{booking.pk}-intent-1"
     intent = fake_stripe.intent(body["payment_intent_id"])

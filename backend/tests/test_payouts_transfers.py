@@ -44,6 +44,8 @@ def test_a_session_that_ended_25_hours_ago_is_transferred_exactly_once(
     account = connected(creator, fake_stripe)
     booking, intent_id = ended_paid_booking(fake_stripe, user, creator, seats=2)
     assert (booking.amount, booking.platform_fee) == (Decimal("200.00"), Decimal("20.00"))
+    (intent_call,) = fake_stripe.requests_to("POST", "/v1/payment_intents")
+    assert intent_call.params["transfer_group"] == f"booking-{booking.pk}"
 
     assert run_payout_job(django_capture_on_commit_callbacks) == 1
 
