@@ -5,11 +5,13 @@ booking; the task (`transfer_send`) calls Stripe. Tests run the task inline thro
 `django_capture_on_commit_callbacks(execute=True)`, or call the outbox by hand.
 """
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from backend.exceptions import Conflict
 from backend.integrations import stripe_connect
@@ -28,7 +30,7 @@ from backend.tests.payouts_support import (
     end_session,
     ended_paid_booking,
 )
-from backend.tests.support import auth_client, run_concurrently, wait_after
+from backend.tests.support import auth_client, in_background, run_concurrently, wait_after
 
 pytestmark = pytest.mark.django_db
 
@@ -392,3 +394,43 @@ def test_only_a_failed_transfer_can_be_retried(
 
     assert refused.value.code == "transfer_not_retryable"
     assert fake_stripe.transfer_count == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_landing_while_the_transfer_is_in_flight_is_reversed(fake_stripe, monkeypatch):
+    """The worst interleaving: Stripe has made the transfer, and before the task records it the
+    booking is refunded. The refund sees an unsent transfer (nothing to reverse yet); the task
+    then records the transfer and reverses it, so the creator keeps nothing."""
+    creator = CreatorFactory()
+    connected(creator, fake_stripe)
+    booking, intent_id = ended_paid_booking(fake_stripe, UserFactory(), creator)
+    monkeypatch.setattr(payouts, "outbox_enqueue", lambda **kwargs: None)
+    payouts_schedule_due()
+    monkeypatch.undo()
+    transfer = Transfer.objects.get(booking=booking)
+    sent, refunded = threading.Event(), threading.Event()
+    original = stripe_connect.create_transfer
+
+    def transfer_then_wait(**kwargs):
+        result = original(**kwargs)
+        sent.set()
+        assert refunded.wait(10)
+        return result
+
+    monkeypatch.setattr(stripe_connect, "create_transfer", transfer_then_wait)
+    worker = in_background(lambda: transfer_send(transfer_id=transfer.pk))
+    assert sent.wait(10)
+    charge = fake_stripe.charge_for(intent_id)
+    outcome = deliver(APIClient(), *FakeStripe.signed_event("charge.refunded", charge)).json()
+    assert outcome["outcome"] == "refunded"
+    refunded.set()
+    worker.result()
+
+    # The reversal was queued by the task and ran after its commit (inline, as with no broker).
+    (message,) = OutboxMessage.objects.filter(task=payouts.REVERSAL_TASK)
+    assert message.status == "done"
+    transfer.refresh_from_db()
+    assert (transfer.status, transfer.reversed_amount) == ("paid", transfer.amount)
+    (at_stripe,) = fake_stripe.state.transfers.values()
+    assert at_stripe["amount_reversed"] == at_stripe["amount"] == 9000
