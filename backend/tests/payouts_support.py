@@ -55,7 +55,7 @@ def end_session(session: Session, *, hours_ago: float) -> Session:
 
 def ended_paid_booking(
     fake, user, creator, *, price=Decimal("100.00"), currency="USD", seats=1, hours_ago=25
-) -> tuple[Booking, str]:
+):
     session = SessionFactory(creator=creator, price=price, currency=currency)
     booking, intent_id = paid_booking(fake, user, session, seats=seats)
     end_session(session, hours_ago=hours_ago)

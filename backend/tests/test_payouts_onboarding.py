@@ -30,7 +30,7 @@ from backend.tests.support import auth_client, run_concurrently, wait_after
 
 pytestmark = pytest.mark.django_db
 
-NOT_ONBOARDED = {
+NOT_ONBOARDED: dict[str, object] = {
     "account_id": None,
     "charges_enabled": False,
     "payouts_enabled": False,
