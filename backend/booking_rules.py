@@ -32,12 +32,15 @@ STATUS_TRANSITIONS: dict[str, set[str]] = {
     Status.CANCELLED: {Status.CONFIRMED},
 }
 
-# Payment statuses only move forward, so out-of-order webhooks cannot undo a payment.
+# Payment statuses only move forward, so out-of-order webhooks cannot undo a payment. The one
+# way back is a dispute (charge.dispute.created) that the platform wins (charge.dispute.closed,
+# `won`): disputed -> paid; a lost one ends refunded, the money gone back to the cardholder.
 PAYMENT_TRANSITIONS: dict[str, set[str]] = {
     PaymentStatus.NOT_REQUIRED: set(),
     PaymentStatus.UNPAID: {PaymentStatus.PAID, PaymentStatus.FAILED},
     PaymentStatus.FAILED: {PaymentStatus.PAID},
-    PaymentStatus.PAID: {PaymentStatus.REFUNDED},
+    PaymentStatus.PAID: {PaymentStatus.REFUNDED, PaymentStatus.DISPUTED},
+    PaymentStatus.DISPUTED: {PaymentStatus.PAID, PaymentStatus.REFUNDED},
     PaymentStatus.REFUNDED: set(),
 }
 

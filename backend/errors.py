@@ -88,6 +88,11 @@ class ErrorCode(StrEnum):
         400,
         "The Idempotency-Key header is not 1 to 255 printable characters.",
     )
+    INVALID_REDIRECT_URL = (
+        "invalid_redirect_url",
+        400,
+        "return_url or refresh_url is not on one of CORS_ALLOWED_ORIGINS (no open redirect).",
+    )
 
     # --- 401: who are you -------------------------------------------------------------------
     NOT_AUTHENTICATED = "not_authenticated", 401, "No access token was sent."
@@ -185,6 +190,16 @@ class ErrorCode(StrEnum):
         "has_upcoming_sessions",
         409,
         "The account's upcoming sessions have active bookings: cancel them before deleting it.",
+    )
+    PAYOUTS_NOT_READY = (
+        "payouts_not_ready",
+        409,
+        "A paid session needs its creator's Stripe account to accept charges (onboarding).",
+    )
+    TRANSFER_NOT_RETRYABLE = (
+        "transfer_not_retryable",
+        409,
+        "Only a transfer Stripe refused (failed) can be retried.",
     )
     PAYMENT_RECORD_MISSING = (
         "payment_record_missing",

@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from backend.views import auth, dashboards, errors, files, health, index, users
 from backend.views import payments as payment_views
+from backend.views import payouts as payout_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
 from backend.views.catalog import SessionViewSet
 from backend.views.creators import CreatorViewSet
@@ -40,6 +41,22 @@ urlpatterns = [
     ),
     path("payment/confirm/", payment_views.PaymentConfirmView.as_view(), name="payment_confirm"),
     path("payment/webhook/", payment_views.PaymentWebhookView.as_view(), name="payment_webhook"),
+    path(
+        "payment/webhook/connect/",
+        payout_views.ConnectWebhookView.as_view(),
+        name="payment_webhook_connect",
+    ),
+    path(
+        "payouts/onboarding/",
+        payout_views.PayoutOnboardingView.as_view(),
+        name="payouts_onboarding",
+    ),
+    path("payouts/account/", payout_views.PayoutAccountView.as_view(), name="payouts_account"),
+    path(
+        "payouts/transfers/",
+        payout_views.PayoutTransferListView.as_view(),
+        name="payouts_transfers",
+    ),
     path("storage/upload/", files.FileUploadView.as_view(), name="storage-upload"),
     path("storage/delete/", files.FileDeleteView.as_view(), name="storage-delete"),
     # Before the router: `sessions/series/` is not a session (its {id} only matches digits, but

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import tempfile
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -446,6 +447,22 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 # a 5xx (with the same idempotency key). Refunds run while the booking's row lock is held.
 STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 10)
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+# Connect (issue 16). Connect events (account.updated) may come to their own endpoint with its
+# own signing secret (POST /api/payment/webhook/connect/); unset, that endpoint uses
+# STRIPE_WEBHOOK_SECRET.
+STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET")
+# The platform's share of every paid booking, in percent (a creator's own rate, set by staff
+# on their connected account, wins). Decimal, so 7.5 is exact.
+try:
+    PLATFORM_FEE_PERCENT = Decimal(env_str("PLATFORM_FEE_PERCENT") or "10")
+except InvalidOperation as error:
+    raise ImproperlyConfigured("PLATFORM_FEE_PERCENT must be a number.") from error
+if not Decimal(0) <= PLATFORM_FEE_PERCENT <= Decimal(100):
+    raise ImproperlyConfigured("PLATFORM_FEE_PERCENT must be between 0 and 100.")
+# The creator's share is transferred this long after the session ended.
+PAYOUT_DELAY_HOURS = env_int("PAYOUT_DELAY_HOURS", 24)
+# How often the payout job looks for bookings due (seconds).
+PAYOUT_JOB_SECONDS = env_int("PAYOUT_JOB_SECONDS", 300)
 
 # --- Booking rules --------------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)

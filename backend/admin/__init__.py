@@ -12,9 +12,9 @@ from django.contrib.auth.models import Group
 from social_django.models import Association, Nonce, UserSocialAuth
 
 # Importing the modules registers their ModelAdmins.
-from backend.admin import bookings, catalog, records, reviews, users
+from backend.admin import bookings, catalog, payouts, records, reviews, users
 
-__all__ = ["bookings", "catalog", "records", "reviews", "users"]
+__all__ = ["bookings", "catalog", "payouts", "records", "reviews", "users"]
 
 # Pages for models nobody uses. Sign-in stores the provider identity on User
 # (oauth_provider, oauth_uid), so social_django's tables stay empty (Nonce and Association

@@ -4,6 +4,7 @@ from backend.models.files import StoredFile
 from backend.models.idempotency import IdempotencyKey
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
+from backend.models.payouts import ConnectedAccount, Transfer, TransferReversal
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.series import SessionSeries
 from backend.models.users import User
@@ -13,6 +14,7 @@ from backend.models.webhooks import WebhookDelivery, WebhookEvent, WebhookSubscr
 __all__ = [
     "Booking",
     "BookingEvent",
+    "ConnectedAccount",
     "CreatorRating",
     "IdempotencyKey",
     "OutboxMessage",
@@ -24,6 +26,8 @@ __all__ = [
     "SessionSeries",
     "StoredFile",
     "StripeEvent",
+    "Transfer",
+    "TransferReversal",
     "User",
     "WaitlistEntry",
     "WebhookDelivery",

@@ -15,6 +15,7 @@ class Booking(models.Model):
         PAID = "paid", "Paid"
         REFUNDED = "refunded", "Refunded"
         FAILED = "failed", "Failed"
+        DISPUTED = "disputed", "Disputed"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
 
@@ -34,6 +35,9 @@ class Booking(models.Model):
     currency = models.CharField(max_length=3)
     # What has been given back so far (full and partial refunds that Stripe confirmed).
     refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    # The platform's fee on `amount`, fixed when the booking is paid (PLATFORM_FEE_PERCENT or
+    # the creator's rate that day), so a later change of the rate never rewrites history.
+    platform_fee = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     notes = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -56,7 +60,14 @@ class Booking(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(
-                    payment_status__in=["not_required", "unpaid", "paid", "refunded", "failed"]
+                    payment_status__in=[
+                        "not_required",
+                        "unpaid",
+                        "paid",
+                        "refunded",
+                        "failed",
+                        "disputed",
+                    ]
                 ),
                 name="booking_payment_status_valid",
             ),

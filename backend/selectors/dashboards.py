@@ -46,6 +46,7 @@ from backend.booking_rules import seat_holding_q
 from backend.models import Booking, Payment, Session, User
 from backend.models.catalog import session_end_time
 from backend.selectors.catalog import EqualsAnyOf
+from backend.selectors.payouts import earnings_for
 
 UPCOMING_BOOKINGS_LIMIT = 5
 PAST_BOOKINGS_LIMIT = 5
@@ -149,7 +150,7 @@ def creator_bookings(*, creator: User) -> QuerySet[Booking]:
 
 
 def dashboard_for_creator(*, creator: User) -> dict:
-    """A creator's dashboard (CONTRACT.md, `GET dashboard/creator/`). 5 queries.
+    """A creator's dashboard (CONTRACT.md, `GET dashboard/creator/`). 7 queries.
 
     fill_rate: over the creator's published sessions that have ended, the seats of their
     confirmed bookings divided by their total capacity (seat-weighted, not an average of
@@ -221,6 +222,8 @@ def dashboard_for_creator(*, creator: User) -> dict:
             "revenue": revenue,
             "revenue_last_30_days": revenue_recent,
             "fill_rate": fill_rate,
+            # Stripe Connect (CONTRACT.md, "Creators get paid"): the creator's share and fees.
+            **earnings_for(bookings=bookings, creator=creator),
         },
         "upcoming_sessions": list(upcoming_sessions),
         "recent_bookings": list(recent_bookings[:RECENT_BOOKINGS_LIMIT]),

@@ -106,6 +106,19 @@ class CreatorDashboardSessionCountsSerializer(serializers.Serializer):
     cancelled = serializers.IntegerField()
 
 
+class CreatorDashboardEarningsSerializer(serializers.Serializer):
+    pending = DashboardMoneySerializer(
+        many=True,
+        help_text="Your share (amount minus the platform fee, net of refunds) of paid bookings "
+        "not transferred yet; a disputed booking is left out until the dispute is won.",
+    )
+    transferred = DashboardMoneySerializer(
+        many=True,
+        help_text="Sent to your Stripe account, minus what was reversed since (refunds after "
+        "the transfer, lost disputes).",
+    )
+
+
 class CreatorDashboardStatsSerializer(serializers.Serializer):
     sessions = CreatorDashboardSessionCountsSerializer(help_text="Your sessions by status.")
     upcoming_sessions = serializers.IntegerField(
@@ -124,6 +137,15 @@ class CreatorDashboardStatsSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Over your published sessions that have ended: seats of confirmed bookings / "
         "total capacity (0..1, 4 decimals); null when there is no such session.",
+    )
+    earnings = CreatorDashboardEarningsSerializer(
+        help_text="Stripe Connect payouts, per currency: pending + transferred + platform_fees "
+        "equals revenue."
+    )
+    platform_fees = DashboardMoneySerializer(
+        many=True,
+        help_text="The platform's fee kept on your paid bookings, net of refunds (fixed when "
+        "each booking was paid).",
     )
 
 

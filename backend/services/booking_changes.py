@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from backend import booking_rules
+from backend import booking_rules, payout_rules
 from backend.exceptions import BookingError, DomainError, Forbidden, NotFound
 from backend.logs import request_id_var
 from backend.models import Booking, BookingEvent, User, WaitlistEntry
@@ -57,6 +57,16 @@ def booking_transition(
         booking_rules.check_payment_move(booking, payment_status)
         booking.payment_status = payment_status
         changed.append("payment_status")
+        if payment_status == Booking.PaymentStatus.PAID and booking.platform_fee is None:
+            # The fee is fixed when the money comes in (CONTRACT.md, "Creators get paid").
+            fields.setdefault(
+                "platform_fee",
+                payout_rules.fee_for(
+                    amount=booking.amount,
+                    currency=booking.currency,
+                    percent=payout_rules.fee_percent_for(creator_id=booking.session.creator_id),
+                ),
+            )
     for name, value in fields.items():
         setattr(booking, name, value)
         changed.append(name)

@@ -21,6 +21,7 @@ from backend.services import waitlist
 from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
 from backend.services.bookings import booking_cancel_locked
 from backend.services.locking import lock_booking, lock_session
+from backend.services.payouts import check_can_publish
 from backend.services.webhooks import emit_session_status
 
 Status = Session.Status
@@ -88,6 +89,8 @@ def session_create(
     """`timezone` (IANA, validated by the serializer) defaults to the creator's."""
     if status == Status.CANCELLED:
         raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
+    if status == Status.PUBLISHED:
+        check_can_publish(price=price, creator_id=creator.pk)
     session = Session.objects.create(
         creator=creator,
         title=title,
@@ -177,6 +180,12 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
             "This session's start time has passed; move it to the future to publish it.",
             code="start_time_past",
         )
+    new_price = changes.get("price", session.price)
+    if changes.get("status", session.status) == Status.PUBLISHED and (
+        new_status == Status.PUBLISHED or (session.price <= 0 < new_price)
+    ):
+        # Published and paid from now on (published now, or a free session made paid).
+        check_can_publish(price=new_price, creator_id=session.creator_id)
 
     if new_status == Status.CANCELLED:
         # The status changes last, inside _cancel_locked, after the bookings are cancelled.

@@ -27,7 +27,7 @@ from backend.exceptions import BookingError, DomainError, NotFound
 from backend.integrations import stripe_gateway
 from backend.integrations.stripe_gateway import INTENT_FINAL_STATUSES, REFUND_FINAL_STATUSES, Intent
 from backend.models import Booking, Payment, Session, StripeEvent, User
-from backend.services import notifications, waitlist
+from backend.services import notifications, payouts, waitlist
 from backend.services.booking_changes import booking_transition
 from backend.services.locking import lock_booking
 from backend.services.payment_records import record_intent, record_payment, refunded_total
@@ -200,6 +200,12 @@ def _obtain_intent(booking: Booking) -> Intent:
             "session_id": str(booking.session_id),
         },
         idempotency_key=f"sm-booking-{booking.pk}-intent-{attempt}",
+        # Ties the charge to the transfer of the creator's share (Connect). A creator without a
+        # connected account (no Stripe at publish time, or localstripe, which refuses the
+        # parameter) has no transfer to tie it to.
+        transfer_group=payouts.transfer_group(booking.pk)
+        if payouts.has_connected_account(creator_id=booking.session.creator_id)
+        else None,
     )
 
 
@@ -358,6 +364,7 @@ def _on_charge_refunded(booking: Booking, data: dict[str, Any]) -> str:
         booking_transition(
             booking, actor=None, reason="refunded", payment_status=PaymentStatus.REFUNDED
         )
+        payouts.transfer_reconcile(booking=booking)
         changed = True
     if booking.status in Booking.ACTIVE_STATUSES:
         # Refunded from Stripe's dashboard: with the money back the seat is given up.
@@ -378,10 +385,17 @@ WEBHOOK_HANDLERS = {
     "payment_intent.payment_failed": _on_intent_failed,
     "payment_intent.canceled": _on_intent_failed,
     "charge.refunded": _on_charge_refunded,
+    "charge.dispute.created": payouts.on_dispute_created,
+    "charge.dispute.closed": payouts.on_dispute_closed,
 }
 
+# Events about a connected account, not a booking.
+ACCOUNT_HANDLERS = {"account.updated": payouts.on_account_updated}
 
-def payment_handle_webhook(*, payload: bytes, signature: str | None) -> str:
+
+def payment_handle_webhook(
+    *, payload: bytes, signature: str | None, secret: str | None = None
+) -> str:
     """Verifies and applies one Stripe event; returns what happened (for logs and tests).
 
     Redelivery and concurrent delivery of one event have one effect: the StripeEvent row is
@@ -389,8 +403,16 @@ def payment_handle_webhook(*, payload: bytes, signature: str | None) -> str:
     insert fail (on PostgreSQL it waits for the first transaction, then fails) so the second
     delivery changes nothing. Unknown event types are acknowledged and ignored.
     """
-    event = stripe_gateway.verify_webhook(payload=payload, signature=signature)
+    event = stripe_gateway.verify_webhook(payload=payload, signature=signature, secret=secret)
     event_id, event_type = event["id"], event["type"]
+    if event_type in ACCOUNT_HANDLERS:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    StripeEvent.objects.create(event_id=event_id, type=event_type)
+            except IntegrityError:
+                return "duplicate"
+            return ACCOUNT_HANDLERS[event_type](event)
     handler = WEBHOOK_HANDLERS.get(event_type)
     if handler is None:
         return "ignored"

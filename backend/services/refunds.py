@@ -33,6 +33,7 @@ from backend.services.payment_records import (
     refunded_total,
     succeeded_charge,
 )
+from backend.services.payouts import transfer_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def apply_refund_state(booking: Booking, *, actor: User | None, reason: str) -> 
     booking_transition(
         booking, actor=actor, reason=reason, payment_status=payment_status, **changes
     )
+    # A refund after the creator's share was transferred takes its part of the share back.
+    transfer_reconcile(booking=booking)
     return True
 
 

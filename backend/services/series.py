@@ -24,6 +24,7 @@ from backend.models import Session, SessionSeries, User
 from backend.services import notifications
 from backend.services.catalog import UPDATABLE_FIELDS, session_update
 from backend.services.locking import lock_session
+from backend.services.payouts import check_can_publish
 from backend.timezones import is_valid_timezone, zone
 
 Status = Session.Status
@@ -66,6 +67,8 @@ def series_create(
     """
     if status == Status.CANCELLED:
         raise Conflict("A new series cannot start out cancelled.", code="invalid_status")
+    if status == Status.PUBLISHED:
+        check_can_publish(price=price, creator_id=creator.pk)
     _check_timezone(timezone)
     expansion = recurrence.expand(
         rule_text=rrule, local_start=local_start, zone=zone(timezone), now=dj_timezone.now()

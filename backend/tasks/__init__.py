@@ -4,6 +4,22 @@ Importing it registers every outbox handler and periodic job; backend.apps impor
 so that the web process can run tasks inline and the registry is complete everywhere.
 """
 
-from backend.tasks import bookings, maintenance, notifications, payments, periodic, webhooks
+from backend.tasks import (
+    bookings,
+    maintenance,
+    notifications,
+    payments,
+    payouts,
+    periodic,
+    webhooks,
+)
 
-__all__ = ["bookings", "maintenance", "notifications", "payments", "periodic", "webhooks"]
+__all__ = [
+    "bookings",
+    "maintenance",
+    "notifications",
+    "payments",
+    "payouts",
+    "periodic",
+    "webhooks",
+]

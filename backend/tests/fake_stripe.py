@@ -2,11 +2,14 @@
 
 The project's real `stripe` client talks to it through STRIPE_API_BASE, so the tests exercise
 the same requests, headers, form encoding, idempotency keys and error parsing as production.
-It implements only what the payment service uses: PaymentIntents (create, retrieve) and
-Refunds (create), with Stripe's idempotency semantics (same key + same path -> the first
-answer again). Tests drive the customer's side (`succeed`, `decline`, `cancel`), inject failures
-(`fail_next`, `delay_next`, or an outage with `fail_until_cleared`) and build signed webhook
-events (`signed_event`).
+It implements only what the payment service uses: PaymentIntents (create, retrieve), Refunds
+(create), and for Connect: Accounts (create, retrieve), Account Links (create), Transfers
+(create, with `source_transaction`) and Transfer Reversals (create), with Stripe's idempotency
+semantics (same key + same path -> the first answer again). `complete_onboarding` plays the
+creator finishing Stripe's hosted onboarding; `dispute_for` builds the Dispute object of a
+`charge.dispute.*` event. Tests drive the customer's side (`succeed`, `decline`, `cancel`),
+inject failures (`fail_next`, `delay_next`, or an outage with `fail_until_cleared`) and build
+signed webhook events (`signed_event`).
 
 localstripe (requirements-dev) runs the happy path in test_payments_localstripe.py, but it
 ignores Idempotency-Key and cannot be told to fail or stall, which are the cases that matter
@@ -83,6 +86,9 @@ class Failure:
 class FakeStripeState:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_links: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)  # by path prefix
@@ -156,6 +162,27 @@ class FakeStripe:
     def refund_count(self) -> int:
         return len(self.state.refunds)
 
+    @property
+    def account_count(self) -> int:
+        return len(self.state.accounts)
+
+    @property
+    def transfer_count(self) -> int:
+        return len(self.state.transfers)
+
+    def account(self, account_id: str) -> dict[str, Any]:
+        with self.lock:
+            return json.loads(json.dumps(self.state.accounts[account_id]))
+
+    def transfer(self, transfer_id: str) -> dict[str, Any]:
+        with self.lock:
+            return json.loads(json.dumps(self.state.transfers[transfer_id]))
+
+    def transfers_to(self, account_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            found = [t for t in self.state.transfers.values() if t["destination"] == account_id]
+            return json.loads(json.dumps(found))
+
     # --- what tests do ------------------------------------------------------------------------
 
     def fail_next(self, path_prefix: str, times: int = 1, **failure: Any) -> None:
@@ -204,6 +231,49 @@ class FakeStripe:
             intent["status"] = "canceled"
             return json.loads(json.dumps(intent))
 
+    def add_account(self) -> dict[str, Any]:
+        """An Express account made outside the API under test (a test's starting point)."""
+        with self.lock:
+            return json.loads(json.dumps(self._create_account({"type": "express"})[1]))
+
+    def complete_onboarding(
+        self, account_id: str, *, charges_enabled: bool = True, payouts_enabled: bool = True
+    ) -> dict[str, Any]:
+        """The creator finishes Stripe's hosted onboarding: the account as `account.updated`
+        then carries it."""
+        with self.lock:
+            account = self.state.accounts[account_id]
+            account["details_submitted"] = True
+            account["charges_enabled"] = charges_enabled
+            account["payouts_enabled"] = payouts_enabled
+            due = [] if charges_enabled and payouts_enabled else ["external_account"]
+            account["requirements"] = {
+                **account["requirements"],
+                "currently_due": due,
+                "eventually_due": due,
+                "disabled_reason": None if not due else "requirements.past_due",
+            }
+            self._save()
+            return json.loads(json.dumps(account))
+
+    def dispute_for(
+        self, intent_id: str, *, status: str = "needs_response", amount: int | None = None
+    ) -> dict[str, Any]:
+        """The Dispute object of `charge.dispute.created` / `.closed` (status won or lost)."""
+        intent = self.intent(intent_id)
+        return {
+            "id": f"du_{intent_id[3:]}",
+            "object": "dispute",
+            "amount": intent["amount"] if amount is None else amount,
+            "currency": intent["currency"],
+            "charge": intent["latest_charge"],
+            "payment_intent": intent_id,
+            "reason": "fraudulent",
+            "status": status,
+            "livemode": False,
+            "metadata": {},
+        }
+
     def charge_for(self, intent_id: str, *, refunded: bool = True) -> dict[str, Any]:
         """The Charge object Stripe sends with charge.refunded."""
         intent = self.intent(intent_id)
@@ -226,13 +296,15 @@ class FakeStripe:
         event_id: str | None = None,
         secret: str = WEBHOOK_SECRET,
         timestamp: int | None = None,
+        created: int | None = None,
     ) -> tuple[bytes, str]:
-        """A webhook body and its Stripe-Signature header, signed as Stripe signs them."""
+        """A webhook body and its Stripe-Signature header, signed as Stripe signs them.
+        `created`: when Stripe made the event (default now), which orders events."""
         event = {
             "id": event_id or f"evt_{secrets.token_hex(12)}",
             "object": "event",
             "api_version": "2026-10-28.endive",
-            "created": int(time.time()),
+            "created": int(time.time()) if created is None else created,
             "type": event_type,
             "livemode": False,
             "data": {"object": obj},
@@ -249,6 +321,8 @@ class FakeStripe:
         saved = json.loads(path.read_text())
         self.state.intents = saved.get("intents", {})
         self.state.refunds = saved.get("refunds", {})
+        self.state.accounts = saved.get("accounts", {})
+        self.state.transfers = saved.get("transfers", {})
         self.state.idempotent = {
             (key, route): (status, body) for key, route, status, body in saved.get("idempotent", [])
         }
@@ -260,6 +334,8 @@ class FakeStripe:
         saved = {
             "intents": self.state.intents,
             "refunds": self.state.refunds,
+            "accounts": self.state.accounts,
+            "transfers": self.state.transfers,
             "idempotent": [
                 [key, route, status, body]
                 for (key, route), (status, body) in self.state.idempotent.items()
@@ -379,6 +455,24 @@ class FakeStripe:
             return 200, intent
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
+        if method == "POST" and path == "/v1/accounts":
+            return self._create_account(params)
+        if method == "GET" and path.startswith("/v1/accounts/"):
+            account = self.state.accounts.get(path.split("/")[3])
+            if account is None:
+                return _error(404, "invalid_request_error", "No such account.", "resource_missing")
+            return 200, account
+        if method == "POST" and path == "/v1/account_links":
+            return self._create_account_link(params)
+        if method == "POST" and path == "/v1/transfers":
+            return self._create_transfer(params)
+        if method == "POST" and path.startswith("/v1/transfers/") and path.endswith("/reversals"):
+            return self._create_reversal(path.split("/")[3], params)
+        if method == "GET" and path.startswith("/v1/transfers/"):
+            transfer = self.state.transfers.get(path.split("/")[3])
+            if transfer is None:
+                return _error(404, "invalid_request_error", "No such transfer.", "resource_missing")
+            return 200, transfer
         return _error(404, "invalid_request_error", f"Unrecognized request URL ({method} {path}).")
 
     def _create_intent(self, params: dict[str, str]) -> tuple[int, Any]:
@@ -498,12 +592,145 @@ class FakeStripe:
             self._emit("charge.refunded", charge)
         return 200, refund
 
+    # --- Connect ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _metadata(params: dict[str, str]) -> dict[str, str]:
+        return {
+            name[len("metadata[") : -1]: value
+            for name, value in params.items()
+            if name.startswith("metadata[")
+        }
+
+    def _create_account(self, params: dict[str, str]) -> tuple[int, Any]:
+        if params.get("type") not in ("express", "standard", "custom"):
+            return _error(400, "invalid_request_error", "Missing required param: type.")
+        account_id = f"acct_{secrets.token_hex(8)}"
+        due = ["business_type", "external_account", "tos_acceptance.date"]
+        account = {
+            "id": account_id,
+            "object": "account",
+            "type": params["type"],
+            "email": params.get("email"),
+            "country": params.get("country", "US"),
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "capabilities": {
+                name[len("capabilities[") : -len("][requested]")]: "inactive"
+                for name in params
+                if name.startswith("capabilities[")
+            },
+            "requirements": {
+                "currently_due": due,
+                "eventually_due": due,
+                "past_due": [],
+                "disabled_reason": "requirements.past_due",
+            },
+            "metadata": self._metadata(params),
+            "created": int(time.time()),
+        }
+        self.state.accounts[account_id] = account
+        return 200, account
+
+    def _create_account_link(self, params: dict[str, str]) -> tuple[int, Any]:
+        account_id = params.get("account", "")
+        if account_id not in self.state.accounts:
+            return _error(400, "invalid_request_error", f"No such account: '{account_id}'")
+        for name in ("refresh_url", "return_url", "type"):
+            if not params.get(name):
+                return _error(400, "invalid_request_error", f"Missing required param: {name}.")
+        created = int(time.time())
+        link = {
+            "object": "account_link",
+            "created": created,
+            "expires_at": created + 300,
+            "url": f"{self.base_url}/connect/setup/{account_id}/{secrets.token_hex(8)}",
+        }
+        self.state.account_links.append({**link, **params})
+        return 200, link
+
+    def _create_transfer(self, params: dict[str, str]) -> tuple[int, Any]:
+        try:
+            amount = int(params["amount"])
+            currency = params["currency"]
+            destination = params["destination"]
+        except (KeyError, ValueError):
+            return _error(400, "invalid_request_error", "Missing required param: amount.")
+        if destination not in self.state.accounts:
+            return _error(400, "invalid_request_error", f"No such destination: '{destination}'")
+        if amount <= 0:
+            return _error(400, "invalid_request_error", "Amount must be greater than 0.")
+        source = params.get("source_transaction")
+        if source is not None:
+            charge_intent = next(
+                (i for i in self.state.intents.values() if i.get("latest_charge") == source), None
+            )
+            if charge_intent is None or charge_intent["status"] != "succeeded":
+                return _error(400, "invalid_request_error", f"No such charge: '{source}'")
+            already = sum(
+                t["amount"] for t in self.state.transfers.values()
+                if t["source_transaction"] == source
+            )  # fmt: skip
+            if already + amount > charge_intent["amount"]:
+                message = "Transfers from this charge would exceed the charge's amount."
+                return _error(400, "invalid_request_error", message, "insufficient_funds")
+            if charge_intent["currency"] != currency:
+                return _error(400, "invalid_request_error", "Currency differs from the charge's.")
+        transfer_id = f"tr_{secrets.token_hex(12)}"
+        transfer = {
+            "id": transfer_id,
+            "object": "transfer",
+            "amount": amount,
+            "amount_reversed": 0,
+            "currency": currency,
+            "destination": destination,
+            "source_transaction": source,
+            "transfer_group": params.get("transfer_group"),
+            "reversed": False,
+            "reversals": {"object": "list", "data": []},
+            "metadata": self._metadata(params),
+            "created": int(time.time()),
+            "livemode": False,
+        }
+        self.state.transfers[transfer_id] = transfer
+        return 200, transfer
+
+    def _create_reversal(self, transfer_id: str, params: dict[str, str]) -> tuple[int, Any]:
+        transfer = self.state.transfers.get(transfer_id)
+        if transfer is None:
+            return _error(404, "invalid_request_error", "No such transfer.", "resource_missing")
+        left = transfer["amount"] - transfer["amount_reversed"]
+        try:
+            amount = int(params.get("amount", left))
+        except ValueError:
+            return _error(400, "invalid_request_error", "Invalid integer: amount.")
+        if amount <= 0 or amount > left:
+            message = f"The reversal amount must be between 1 and {left}."
+            return _error(400, "invalid_request_error", message)
+        reversal = {
+            "id": f"trr_{secrets.token_hex(12)}",
+            "object": "transfer_reversal",
+            "amount": amount,
+            "currency": transfer["currency"],
+            "transfer": transfer_id,
+            "metadata": self._metadata(params),
+            "created": int(time.time()),
+        }
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        transfer["reversals"]["data"].append(reversal)
+        return 200, reversal
+
     def _handler_class(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def _serve(self, method: str) -> None:
                 url = urlsplit(self.path)
+                if method == "GET" and url.path.startswith("/connect/setup/"):
+                    self._onboarding_form(url.path)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 params = dict(parse_qsl(body if method == "POST" else url.query))
@@ -522,6 +749,25 @@ class FakeStripe:
                         self._send(*_error(failure.status, failure.error_type, failure.message))
                     return
                 self._send(status, payload)
+
+            def _onboarding_form(self, path: str) -> None:
+                """Stripe's hosted onboarding, filled in at once: the account is enabled,
+                account.updated is delivered, and the browser goes to the link's return_url."""
+                link_url = f"{fake.base_url}{path}"
+                with fake.lock:
+                    link = next(
+                        (item for item in fake.state.account_links if item["url"] == link_url),
+                        None,
+                    )
+                if link is None or link["account"] not in fake.state.accounts:
+                    self._send(*_error(404, "invalid_request_error", "No such account link."))
+                    return
+                account = fake.complete_onboarding(link["account"])
+                fake._emit("account.updated", account)
+                self.send_response(302)
+                self.send_header("Location", link["return_url"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(self, status: int, payload: Any) -> None:
                 data = json.dumps(payload).encode()

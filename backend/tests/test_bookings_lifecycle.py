@@ -33,6 +33,10 @@ ALLOWED_PAYMENT = {
     (P.UNPAID, P.FAILED),
     (P.FAILED, P.PAID),
     (P.PAID, P.REFUNDED),
+    # Disputes (issue 16): opened on a paid booking, closed won (paid) or lost (refunded).
+    (P.PAID, P.DISPUTED),
+    (P.DISPUTED, P.PAID),
+    (P.DISPUTED, P.REFUNDED),
 }
 
 

@@ -94,6 +94,22 @@ def test_creator_dashboard_exact_figures(creator, creator_world):
         # Paid in the last 30 days (confirmed_at): p1_paid 40 + s2_recent 30; EUR's were older.
         "revenue_last_30_days": [{"currency": "USD", "amount": "70.00"}],
         "fill_rate": 0.3889,  # (4 + 3) confirmed seats / (10 + 8) capacity, s1 and s2
+        # Issue 16: nothing transferred yet; the 10 % fee net of refunds (EUR 12 on 120, 10
+        # after 20 of it came back), the creator's share the rest: pending + fees == revenue.
+        "earnings": {
+            "pending": [
+                {"currency": "EUR", "amount": "90.00"},
+                {"currency": "USD", "amount": "76.50"},
+            ],
+            "transferred": [
+                {"currency": "EUR", "amount": "0.00"},
+                {"currency": "USD", "amount": "0.00"},
+            ],
+        },
+        "platform_fees": [
+            {"currency": "EUR", "amount": "10.00"},
+            {"currency": "USD", "amount": "8.50"},
+        ],
     }
 
     upcoming = data["upcoming_sessions"]
@@ -168,6 +184,8 @@ def test_creator_dashboard_without_past_sessions_has_null_fill_rate(creator, cre
         "revenue": [],
         "revenue_last_30_days": [],
         "fill_rate": None,
+        "earnings": {"pending": [], "transferred": []},
+        "platform_fees": [],
     }
 
 

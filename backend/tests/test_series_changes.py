@@ -11,6 +11,7 @@ from django.utils import timezone
 from backend.models import Booking, Session, SessionSeries
 from backend.tests.factories import BookingFactory, UserFactory
 from backend.tests.payments_support import book, pay
+from backend.tests.payouts_support import connected
 from backend.tests.series_support import (
     SERIES_URL,
     first_weekday,
@@ -239,6 +240,7 @@ def test_moving_a_date_into_the_past_is_400_and_changes_nothing(creator_client):
 def test_delete_cancels_upcoming_dates_and_refunds_their_paid_bookings_once(
     fake_stripe, creator, creator_client, django_capture_on_commit_callbacks
 ):
+    connected(creator, fake_stripe)  # with Stripe, paid dates publish once payouts are set up
     series, dates = make_series(creator_client, rrule="FREQ=WEEKLY;COUNT=4", price="30.00")
     payer, other, free_rider = UserFactory(), UserFactory(), UserFactory()
     paid_future, _ = pay(fake_stripe, payer, book(payer, dates[2]))
@@ -277,8 +279,9 @@ def test_delete_cancels_upcoming_dates_and_refunds_their_paid_bookings_once(
 
 
 def test_one_date_can_be_cancelled_on_its_own(
-    fake_stripe, creator_client, django_capture_on_commit_callbacks
+    fake_stripe, creator, creator_client, django_capture_on_commit_callbacks
 ):
+    connected(creator, fake_stripe)
     series, dates = make_series(creator_client, rrule="FREQ=WEEKLY;COUNT=3", price="30.00")
     payer = UserFactory()
     paid, _ = pay(fake_stripe, payer, book(payer, dates[1]))

@@ -117,6 +117,7 @@ def test_booking_list_filters_are_typed(schema, path):
         "paid",
         "refunded",
         "failed",
+        "disputed",  # issue 16: a chargeback is open
     ]
     assert (parameters["session"]["type"], parameters["session"]["minimum"]) == ("integer", 1)
 

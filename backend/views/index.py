@@ -14,6 +14,7 @@ RESOURCES = [
     ("me", "users-me", "Your profile (JWT)."),
     ("user_dashboard", "dashboard-user", "Your bookings and spend (JWT)."),
     ("creator_dashboard", "dashboard-creator", "A creator's sessions and revenue (JWT)."),
+    ("payouts", "payouts_account", "A creator's Stripe account; onboarding, transfers (JWT)."),
     ("token", "token_obtain_pair", "POST {username, password}: a JWT pair."),
     ("oauth_providers", "oauth_providers", "The configured Google/GitHub sign-in providers."),
     ("oauth_login", "oauth_login", "POST an OAuth code or token: a JWT pair."),

@@ -13,6 +13,8 @@ any other. That needs a test-mode Stripe key: `make run` starts the Stripe stand
 
 import os
 import secrets
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,6 +30,13 @@ from backend.management.commands.ensure_superuser import password_problems
 from backend.models import Booking, Session, User
 from backend.services.bookings import booking_cancel
 from backend.services.payments import payment_confirm_from_client, payment_create_intent
+from backend.services.payouts import account_refresh, payouts_onboarding
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
 
 DEMO_CARD = "pm_card_visa"
 PAID_STATUSES = {"paid", "refunded"}
@@ -131,6 +140,7 @@ class Command(BaseCommand):
             users, sessions, created_sessions, credentials, shared_password = (
                 self._seed_accounts_and_sessions(reset=options["reset_passwords"])
             )
+        onboarded = self._seed_payout_accounts()
         created_bookings, skipped = self._seed_bookings(users, sessions)
 
         self.stdout.write(
@@ -141,6 +151,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Payments are not configured with a test-mode key: {skipped} paid demo "
                 "booking(s) skipped (`make run` starts a Stripe stand-in for them)."
+            )
+        if onboarded:
+            self.stdout.write(
+                f"Payouts: {onboarded} demo creator(s) onboarded at the Stripe stand-in."
             )
         self.stdout.write("Accounts (username / role / password):")
         for username, role, password in credentials:
@@ -246,6 +260,38 @@ class Command(BaseCommand):
             credentials,
             shared_password if shared_password_used else "",
         )
+
+    @staticmethod
+    def _seed_payout_accounts() -> int:
+        """With the Stripe stand-in (`make run` without keys), every demo creator gets a
+        connected account and goes through its onboarding form at once, so they can publish
+        paid sessions (CONTRACT.md, "Creators get paid"). Real Stripe (even in test mode) needs
+        a person to fill the form in: nothing is done there. Returns how many were onboarded."""
+        base = settings.STRIPE_API_BASE.rstrip("/")
+        if not (stripe_gateway.is_configured() and stripe_gateway.is_test_mode() and base):
+            return 0
+        origin = (settings.CORS_ALLOWED_ORIGINS or ["http://localhost:3000"])[0].rstrip("/")
+        onboarded = 0
+        for creator in User.objects.filter(
+            username__in=[c[0] for c in CREATORS], connected_account__isnull=True
+        ).order_by("pk"):
+            link = payouts_onboarding(
+                creator=creator,
+                return_url=f"{origin}/payouts/return",
+                refresh_url=f"{origin}/payouts/refresh",
+            )
+            if not link.url.startswith(f"{base}/connect/"):
+                continue  # not the stand-in's form
+            # The stand-in's form completes on a GET (then redirects to the SPA: not followed).
+            opener = urllib.request.build_opener(_NoRedirect)
+            try:
+                opener.open(link.url, timeout=10)
+            except urllib.error.HTTPError as redirect:
+                if redirect.code != 302:
+                    raise
+            account_refresh(creator=creator)
+            onboarded += 1
+        return onboarded
 
     def _seed_bookings(self, users: list[User], sessions: dict[str, Session]) -> tuple[int, int]:
         """Returns (bookings created, paid bookings skipped for want of a test-mode key)."""
