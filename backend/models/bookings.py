@@ -34,6 +34,12 @@ class Booking(models.Model):
     currency = models.CharField(max_length=3)
     # What has been given back so far (full and partial refunds that Stripe confirmed).
     refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    # The percent of `amount` its cancellation was to refund (booking_rules.cancel_quote), set
+    # when a paid booking is cancelled; null otherwise. `refunded_amount` is what came back.
+    refund_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    # When the creator last moved the session's start while this booking was active: from then
+    # on its user's cancellation refunds in full until the start (CONTRACT.md).
+    session_moved_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -6,6 +6,7 @@ the row itself.
 """
 
 from datetime import UTC
+from decimal import Decimal
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -13,7 +14,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from backend.booking_rules import shown_status
+from backend import booking_rules
+from backend.booking_rules import CancelQuote, shown_status
 from backend.exceptions import NotFound
 from backend.models import Booking, BookingEvent, User
 from backend.models.catalog import session_end_time
@@ -79,6 +81,23 @@ def booking_get_visible(*, user: User, booking_id: int) -> Booking:
     if booking is None:
         raise NotFound("Booking not found.")
     return booking
+
+
+def booking_cancel_quote(*, user: User, booking_id: int, now=None) -> CancelQuote:
+    """What `POST bookings/{id}/cancel/` by `user` would do now: the same rule
+    (booking_rules.cancel_quote), read without a lock, so the answer can be overtaken by a
+    change made meanwhile; the cancellation itself decides again under the lock."""
+    booking = booking_get_visible(user=user, booking_id=booking_id)
+    if booking_rules.is_stale(booking, now):
+        return CancelQuote(
+            False,
+            0,
+            Decimal("0.00"),
+            booking.currency,
+            "expired",
+            "This booking's hold has expired.",
+        )
+    return booking_rules.cancel_quote(booking=booking, by_owner=booking.user_id == user.pk, now=now)
 
 
 def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:

@@ -206,13 +206,19 @@ def notify_session_rescheduled(*, session: Session, previous_start_time: datetim
     )
     for booking in bookings:
         booking.session = session
+        refund = (
+            " If the new time does not suit you, you can cancel for a full refund until the "
+            "session starts."
+            if booking.payment_status == Booking.PaymentStatus.PAID
+            else ""
+        )
         _queue(
             _email(
                 "session_rescheduled",
                 booking,
                 booking.user,
                 f"New time: {session.title}",
-                moved,
+                moved + refund,
             ),
             # One message per move: moved again later, the booking gets another.
             occasion=f"{int(previous_start_time.timestamp())}-{int(session.start_time.timestamp())}",

@@ -25,6 +25,7 @@ from backend.serializers.bookings import (
     BookingEventSerializer,
     BookingSerializer,
     BookingUpdateSerializer,
+    CancelQuoteSerializer,
 )
 from backend.services import bookings as services
 
@@ -226,6 +227,20 @@ class BookingViewSet(viewsets.GenericViewSet):
     def cancel(self, request, pk=None):
         booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
         return Response(BookingSerializer(booking, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="What cancelling the booking now would refund (its user or creator)",
+        operation_description=(
+            "The cancellation rule applied now, without cancelling: whether it is allowed and "
+            "the refund (the session's `refund_policy` for its user; 100 % for the creator, or "
+            "after the creator moved the session's time)."
+        ),
+        responses={200: CancelQuoteSerializer, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def cancel_quote(self, request, pk=None):
+        quote = selectors.booking_cancel_quote(user=request.user, booking_id=int(pk))
+        return Response(CancelQuoteSerializer(quote).data)
 
     @swagger_auto_schema(
         operation_summary="The booking's audit trail (its user or the session's creator)",
