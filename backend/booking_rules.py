@@ -207,9 +207,6 @@ class CancelQuote:
     code: str | None = None
     detail: str = ""
 
-    def refusal(self) -> BookingError:
-        return BookingError(self.detail, code=self.code)
-
 
 def cancel_quote(*, booking: Booking, by_owner: bool, now: datetime | None = None) -> CancelQuote:
     """The one cancellation rule, for the cancel itself (under the booking lock) and its quote.

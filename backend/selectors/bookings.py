@@ -113,7 +113,9 @@ def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
 
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
-# Calendar clients update an event they already imported when SEQUENCE grows.
+# Calendar clients update an event they already imported when SEQUENCE grows: by status, plus
+# SEQUENCE_PER_SCHEDULE_CHANGE for each change of its time (larger than any status step).
+SEQUENCE_PER_SCHEDULE_CHANGE = 3
 ICAL_SEQUENCE: dict[str, int] = {
     Booking.Status.PENDING: 0,
     Booking.Status.CONFIRMED: 1,
@@ -143,7 +145,10 @@ def booking_calendar(*, booking: Booking, now=None) -> bytes:
     event.add("dtstart", session.start_time.astimezone(UTC))
     event.add("dtend", session.end_time.astimezone(UTC))
     event.add("summary", session.title)
-    event.add("sequence", ICAL_SEQUENCE[booking.status])
+    event.add(
+        "sequence",
+        ICAL_SEQUENCE[booking.status] + SEQUENCE_PER_SCHEDULE_CHANGE * booking.schedule_changes,
+    )
     if booking.status in (Booking.Status.CANCELLED, Booking.Status.EXPIRED):
         event.add("status", "CANCELLED")
     else:

@@ -182,6 +182,14 @@ class BookingEventSerializer(serializers.ModelSerializer):
 BookingEventPageSerializer = page_of(BookingEventSerializer, "BookingEventPageSerializer")
 
 
+class BookingRescheduleSerializer(serializers.Serializer):
+    session = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Id of another published, upcoming session of the same creator and price.",
+    )
+
+
 class CancelQuoteSerializer(serializers.Serializer):
     """What cancelling the booking now would do (booking_rules.CancelQuote)."""
 

@@ -110,9 +110,13 @@ class RefundPolicyField(serializers.ListField):
         super().__init__(min_length=1, max_length=MAX_REFUND_TIERS, **kwargs)
 
     def to_internal_value(self, data):
+        validated = super().to_internal_value(data)
+        # A PATCH makes nested fields optional (DRF's `partial`); a tier needs both all the same.
+        if any(set(tier) != {"hours_before", "refund_percent"} for tier in validated):
+            raise serializers.ValidationError("Each tier needs hours_before and refund_percent.")
         tiers = [
             {"hours_before": tier["hours_before"], "refund_percent": tier["refund_percent"]}
-            for tier in super().to_internal_value(data)
+            for tier in validated
         ]
         hours = [tier["hours_before"] for tier in tiers]
         if len(set(hours)) != len(hours):

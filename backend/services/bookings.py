@@ -10,6 +10,8 @@ A pending booking past its hold stops taking seats at once (`seat_holding_q`); t
 marked `expired` by the periodic expiry, or by the next write that touches it or its session.
 """
 
+from typing import NoReturn
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -164,7 +166,7 @@ def booking_cancel_locked(*, booking: Booking, actor: User, role: Role, reason: 
     """
     quote = booking_rules.cancel_quote(booking=booking, by_owner=role == Role.OWNER)
     if not quote.allowed:
-        raise quote.refusal()
+        _refuse_cancellation(quote)
     was_paid = booking.payment_status == PaymentStatus.PAID
     booking_transition(
         booking,
@@ -176,6 +178,15 @@ def booking_cancel_locked(*, booking: Booking, actor: User, role: Role, reason: 
     )
     cancellation_refund(booking=booking, actor=actor, quote=quote)
     notifications.notify_booking_cancelled(booking=booking, by_creator=role != Role.OWNER)
+
+
+def _refuse_cancellation(quote: booking_rules.CancelQuote) -> NoReturn:
+    """Raises the quote's refusal, each code spelled out so the API docs list exactly these."""
+    if quote.code == "not_active":
+        raise BookingError(quote.detail, code="not_active")
+    if quote.code == "session_started":
+        raise BookingError(quote.detail, code="session_started")
+    raise BookingError(quote.detail, code="cancellation_window")
 
 
 def cancellation_refund(*, booking: Booking, actor: User, quote: booking_rules.CancelQuote) -> None:

@@ -211,7 +211,13 @@ def _session_moved(*, session: Session, previous_start_time: datetime, actor: Us
     )
     for booking_id in list(active_ids):
         booking = lock_booking(booking_id=booking_id)
-        booking_transition(booking, actor=actor, reason="session_moved", session_moved_at=moved_at)
+        booking_transition(
+            booking,
+            actor=actor,
+            reason="session_moved",
+            session_moved_at=moved_at,
+            schedule_changes=booking.schedule_changes + 1,
+        )
     notifications.notify_session_rescheduled(
         session=session, previous_start_time=previous_start_time
     )

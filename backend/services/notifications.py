@@ -223,3 +223,33 @@ def notify_session_rescheduled(*, session: Session, previous_start_time: datetim
             # One message per move: moved again later, the booking gets another.
             occasion=f"{int(previous_start_time.timestamp())}-{int(session.start_time.timestamp())}",
         )
+
+
+def notify_booking_rescheduled(*, booking: Booking, previous_session: Session) -> None:
+    """Tells the booking's user and the creator that the booking moved to another session.
+
+    Call it inside the transaction that moved it (`booking.session` is the new one, saved).
+    """
+    session = booking.session
+    moved = (
+        f'Booking #{booking.pk} moved from "{previous_session.title}" at '
+        f"{_instant(previous_session.start_time, previous_session.timezone)} to "
+        f'"{session.title}" at {_instant(session.start_time, session.timezone)}. '
+        "Seats and payment stay as they were."
+    )
+    # One message per move: each move of the booking is a new change number.
+    occasion = f"{booking.schedule_changes}-{previous_session.pk}-{session.pk}"
+    _queue(
+        _email("booking_rescheduled", booking, booking.user, f"New date: {session.title}", moved),
+        occasion=occasion,
+    )
+    _queue(
+        _email(
+            "creator_booking_rescheduled",
+            booking,
+            session.creator,
+            f"Booking moved: {session.title}",
+            f"{_display_name(booking.user)}'s booking ({booking.seats} seat(s)): {moved}",
+        ),
+        occasion=occasion,
+    )
