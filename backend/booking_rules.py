@@ -162,6 +162,7 @@ def cancellation_window() -> timedelta:
 # --- cancellation policy and refunds (CONTRACT.md, "Cancellation policy ...") ------------------
 
 MAX_REFUND_TIERS = 5
+ZERO = Decimal("0.00")
 
 
 def default_refund_policy() -> list[dict[str, int]]:
@@ -220,7 +221,7 @@ def cancel_quote(*, booking: Booking, by_owner: bool, now: datetime | None = Non
     session = booking.session
 
     def refused(code: str, detail: str) -> CancelQuote:
-        return CancelQuote(False, 0, Decimal("0.00"), booking.currency, code, detail)
+        return CancelQuote(False, 0, ZERO, booking.currency, code, detail)
 
     if booking.status not in Booking.ACTIVE_STATUSES:
         return refused("not_active", f"A {booking.status} booking cannot be cancelled.")
@@ -228,9 +229,8 @@ def cancel_quote(*, booking: Booking, by_owner: bool, now: datetime | None = Non
         return refused(
             "session_started", "This session has already started; it can no longer be cancelled."
         )
-    refundable = max(booking.amount - booking.refunded_amount, Decimal("0.00"))
     if booking.payment_status != PaymentStatus.PAID:
-        return CancelQuote(True, 0, Decimal("0.00"), booking.currency)
+        return CancelQuote(True, 0, ZERO, booking.currency)
     percent: int | None = 100
     if by_owner and booking.session_moved_at is None:
         hours_left = (session.start_time - now).total_seconds() / 3600
@@ -243,8 +243,12 @@ def cancel_quote(*, booking: Booking, by_owner: bool, now: datetime | None = Non
             f"Paid bookings of this session can be cancelled up to {latest:g} hours before "
             "it starts.",
         )
-    amount = refund_amount(amount=booking.amount, percent=percent, currency=booking.currency)
-    return CancelQuote(True, percent, min(amount, refundable), booking.currency)
+    # What the policy grants of the whole amount, less what was given back already (a refund
+    # made from Stripe's dashboard): the total returned never exceeds the policy's share.
+    granted = refund_amount(amount=booking.amount, percent=percent, currency=booking.currency)
+    return CancelQuote(
+        True, percent, max(granted - booking.refunded_amount, ZERO), booking.currency
+    )
 
 
 def status_as_shown(booking: Booking) -> str:

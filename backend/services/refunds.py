@@ -127,15 +127,11 @@ def refund_charge_now(
     already = Payment.objects.filter(
         booking_id=booking_id, kind=Kind.REFUND, status="succeeded"
     ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    target = (
-        charge.amount
-        if amount_minor is None
-        else money.from_minor_units(amount_minor, charge.currency)
-    )
-    if already >= target:
-        # The refund's answer was recorded, or its webhook came first: nothing more to give.
+    if already >= charge.amount:
         logger.info("booking %s: charge %s is refunded already", booking_id, charge.stripe_id)
         return
+    # A partial refund run again (a redelivery, a retry after a timeout) is not skipped here:
+    # the same idempotency key makes Stripe answer with the first refund, recorded once by id.
     try:
         refund = stripe_gateway.create_refund(
             payment_intent_id=charge.stripe_id,

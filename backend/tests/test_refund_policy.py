@@ -492,3 +492,23 @@ def test_changing_other_fields_does_not_free_the_cancellation(
     booking.refresh_from_db()
     assert booking.session_moved_at is None
     assert mail.outbox == []
+
+
+def test_a_refund_made_earlier_counts_towards_the_policys_share(
+    fake_stripe, api_client, user, django_capture_on_commit_callbacks
+):
+    """5.00 given back from Stripe's dashboard, then a 50 % cancellation of 25.00: 7.50 more,
+    12.50 in all, never 12.50 on top."""
+    booking, intent_id = paid_booking(fake_stripe, user, refund_policy=TIERS)
+    charge = fake_stripe.charge_for(intent_id, refunded=False)
+    charge["amount_refunded"] = 500
+    response = deliver(api_client, *FakeStripe.signed_event("charge.refunded", charge))
+    assert response.json()["outcome"] == "partially_refunded"
+    starts_in(booking.session, timedelta(hours=30))
+
+    quote = auth_client(user).get(f"/api/bookings/{booking.pk}/cancel_quote/").json()
+    assert (quote["refund_percent"], quote["refund_amount"]) == (50, "7.50")
+    after = cancel(auth_client(user), booking, django_capture_on_commit_callbacks).json()
+    assert after["refunded_amount"] == "12.50"
+    (request,) = refund_requests(fake_stripe)
+    assert request["amount"] == "750"

@@ -29,7 +29,9 @@ def url(booking):
 
 def sequence_of(client, booking) -> int:
     ics = client.get(f"/api/bookings/{booking.pk}/calendar.ics").content.decode()
-    return int(re.search(r"^SEQUENCE:(\d+)", ics, re.M).group(1))
+    found = re.search(r"^SEQUENCE:(\d+)", ics, re.M)
+    assert found is not None, ics
+    return int(found.group(1))
 
 
 def state(booking):
@@ -100,7 +102,7 @@ def test_a_booking_moves_with_its_seats_payment_and_id(
 def test_a_full_target_is_409_and_the_booking_is_unchanged(
     pair, django_capture_on_commit_callbacks
 ):
-    creator, source, target, user, booking = pair
+    _creator, source, target, user, booking = pair
     BookingFactory(session=target, seats=4)  # 1 of 5 left, the booking has 2
     before = state(booking)
     mail.outbox.clear()
@@ -124,7 +126,7 @@ def test_a_full_target_is_409_and_the_booking_is_unchanged(
     ids=["other-price", "other-currency", "cancelled", "started", "other-creator"],
 )
 def test_a_target_that_does_not_fit_is_409(pair, change, code):
-    creator, source, target, user, booking = pair
+    creator, _source, target, _user, booking = pair
     if change.pop("start_time_ago", False):
         change["start_time"] = timezone.now() - timedelta(minutes=5)
     if change.pop("other_creator", False):
