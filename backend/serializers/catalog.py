@@ -304,10 +304,12 @@ class SessionWriteSerializer(serializers.ModelSerializer):
     timezone = TimeZoneField(required=False)
     refund_policy = RefundPolicyField(
         required=False,
+        allow_null=True,
         help_text=(
             f"1 to {MAX_REFUND_TIERS} tiers `{{hours_before, refund_percent}}` (hours >= 0, "
             "percent 0-100, distinct hours). A user cancelling a paid booking gets the percent "
-            "of the tier with the largest hours_before not above the hours left; none: refused."
+            "of the tier with the largest hours_before not above the hours left; none: refused. "
+            "null: the platform default (100 % up to CANCELLATION_WINDOW_HOURS before)."
         ),
     )
 

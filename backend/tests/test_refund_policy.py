@@ -149,6 +149,14 @@ def test_patching_the_policy_applies_to_later_cancellations(creator, creator_cli
     session.refresh_from_db()
     assert booking_rules.refund_policy_of(session) == TIERS[1:]
 
+    # null goes back to the platform default.
+    response = creator_client.patch(
+        f"/api/sessions/{session.pk}/", {"refund_policy": None}, format="json"
+    )
+    assert response.json()["refund_policy"] == [{"hours_before": 24, "refund_percent": 100}]
+    session.refresh_from_db()
+    assert session.refund_policy is None
+
 
 # --- the rule itself, at exact instants ------------------------------------------------------
 
