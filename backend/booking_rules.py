@@ -6,13 +6,15 @@ a booking costs, and the two state machines (booking status, payment status). No
 writes or locks; the services that do import these rules (CONTRACT.md, "Booking rules").
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import Case, CharField, Q, Sum, Value, When
 from django.utils import timezone
 
+from backend import money
 from backend.exceptions import BookingError, ValidationFailed
 from backend.models import Booking, Session
 
@@ -181,8 +183,100 @@ def booking_amount(*, unit_price: Decimal, seats: int) -> Decimal:
 
 
 def cancellation_window() -> timedelta:
-    """How long before the start a user may still cancel a paid booking (with a refund)."""
+    """v1's one rule, now the default refund policy's only tier (`default_refund_policy`)."""
     return timedelta(hours=settings.CANCELLATION_WINDOW_HOURS)
+
+
+# --- cancellation policy and refunds (CONTRACT.md, "Cancellation policy ...") ------------------
+
+MAX_REFUND_TIERS = 5
+ZERO = Decimal("0.00")
+
+
+def default_refund_policy() -> list[dict[str, int]]:
+    """v1's rule as a policy: full refund up to CANCELLATION_WINDOW_HOURS before, then refused.
+
+    A session whose `refund_policy` is null follows it, read at the moment of cancelling, so a
+    deployment that changes the setting changes it for those sessions (as in v1).
+    """
+    return [{"hours_before": settings.CANCELLATION_WINDOW_HOURS, "refund_percent": 100}]
+
+
+def refund_policy_of(session: Session) -> list[dict[str, int]]:
+    """The session's tiers, largest `hours_before` first (the order they are tried in)."""
+    tiers = session.refund_policy if session.refund_policy else default_refund_policy()
+    return sorted(tiers, key=lambda tier: tier["hours_before"], reverse=True)
+
+
+def refund_percent_at(*, policy: list[dict[str, int]], hours_left: float) -> int | None:
+    """The percent of the tier with the largest `hours_before` <= `hours_left`; None: refused."""
+    applicable = [tier for tier in policy if tier["hours_before"] <= hours_left]
+    if not applicable:
+        return None
+    return max(applicable, key=lambda tier: tier["hours_before"])["refund_percent"]
+
+
+def refund_amount(*, amount: Decimal, percent: int, currency: str) -> Decimal:
+    """`percent` of `amount`, rounded half up to the currency's minor unit (12.345 -> 12.35,
+    JPY 1234.5 -> 1235), returned with 2 places like every amount."""
+    step = Decimal(1).scaleb(-min(money.minor_unit_exponent(currency), 2))
+    share = (amount * Decimal(percent) / Decimal(100)).quantize(step, rounding=ROUND_HALF_UP)
+    return share.quantize(money.CENT)
+
+
+@dataclass(frozen=True)
+class CancelQuote:
+    """What cancelling a booking now would do: allowed or not (`code`, `detail` say why not),
+    and the refund it would bring. Nothing paid, nothing to refund: percent and amount 0."""
+
+    allowed: bool
+    refund_percent: int
+    refund_amount: Decimal
+    currency: str
+    code: str | None = None
+    detail: str = ""
+
+
+def cancel_quote(*, booking: Booking, by_owner: bool, now: datetime | None = None) -> CancelQuote:
+    """The one cancellation rule, for the cancel itself (under the booking lock) and its quote.
+
+    `by_owner`: the person who booked cancels; otherwise the session's creator or staff, who
+    always refund in full, as does the session's cancellation. So does the owner once the
+    creator moved the session's time after they booked (`session_moved_at`): they never agreed
+    to the new time. Otherwise the percent comes from the session's policy at this moment.
+    """
+    now = now or timezone.now()
+    session = booking.session
+
+    def refused(code: str, detail: str) -> CancelQuote:
+        return CancelQuote(False, 0, ZERO, booking.currency, code, detail)
+
+    if booking.status not in Booking.ACTIVE_STATUSES:
+        return refused("not_active", f"A {booking.status} booking cannot be cancelled.")
+    if by_owner and session.start_time <= now:
+        return refused(
+            "session_started", "This session has already started; it can no longer be cancelled."
+        )
+    if booking.payment_status != PaymentStatus.PAID:
+        return CancelQuote(True, 0, ZERO, booking.currency)
+    percent: int | None = 100
+    if by_owner and booking.session_moved_at is None:
+        hours_left = (session.start_time - now).total_seconds() / 3600
+        percent = refund_percent_at(policy=refund_policy_of(session), hours_left=hours_left)
+    if percent is None:
+        policy = refund_policy_of(session)
+        latest = min(tier["hours_before"] for tier in policy)
+        return refused(
+            "cancellation_window",
+            f"Paid bookings of this session can be cancelled up to {latest:g} hours before "
+            "it starts.",
+        )
+    # What the policy grants of the whole amount, less what was given back already (a refund
+    # made from Stripe's dashboard): the total returned never exceeds the policy's share.
+    granted = refund_amount(amount=booking.amount, percent=percent, currency=booking.currency)
+    return CancelQuote(
+        True, percent, max(granted - booking.refunded_amount, ZERO), booking.currency
+    )
 
 
 def status_as_shown(booking: Booking) -> str:

@@ -157,6 +157,27 @@ class ErrorCode(StrEnum):
     OWN_SESSION = "own_session", 409, "Creators cannot book their own session."
     NOT_ACTIVE = "not_active", 409, "The booking is cancelled or expired."
     CANCELLATION_WINDOW = "cancellation_window", 409, "Too close to the start to cancel."
+    NOT_RESCHEDULABLE = (
+        "not_reschedulable",
+        409,
+        "Only a confirmed booking can be moved to another session.",
+    )
+    SAME_SESSION = "same_session", 409, "The booking is already for that session."
+    OTHER_CREATOR = (
+        "other_creator",
+        409,
+        "A booking moves only to another session of the same creator.",
+    )
+    PRICE_MISMATCH = (
+        "price_mismatch",
+        409,
+        "The target session's price or currency differs from what the booking cost.",
+    )
+    RESCHEDULE_WINDOW = (
+        "reschedule_window",
+        409,
+        "Its user may move a booking only while cancelling it would refund it in full.",
+    )
     SEATS_LOCKED = "seats_locked", 409, "Seats cannot change once paid or confirmed."
     CHECKOUT_STARTED = "checkout_started", 409, "Seats cannot change once payment has started."
     EXPIRED = "expired", 409, "The booking's hold has expired."

@@ -466,6 +466,7 @@ PAYOUT_JOB_SECONDS = env_int("PAYOUT_JOB_SECONDS", 300)
 
 # --- Booking rules --------------------------------------------------------------------------
 BOOKING_HOLD_MINUTES = env_int("BOOKING_HOLD_MINUTES", 15)
+# The default refund policy's one tier (booking_rules.default_refund_policy).
 CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24)
 # Unpaid pending bookings one user may hold at a time (409 too_many_holds beyond).
 MAX_UNPAID_BOOKINGS = env_int("MAX_UNPAID_BOOKINGS", 3)

@@ -357,13 +357,21 @@ def confirm_payment_intent_with_test_card(intent_id: str, *, payment_method: str
 
 
 def create_refund(
-    *, payment_intent_id: str, metadata: dict[str, str], idempotency_key: str
+    *,
+    payment_intent_id: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+    amount: int | None = None,
 ) -> Refund:
-    """Refunds the whole of a PaymentIntent's charge. The same key returns the same refund."""
+    """Refunds `amount` minor units of a PaymentIntent's charge (None: all that is left).
+    The same key returns the same refund."""
     client = get_client()
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "metadata": metadata}
+    if amount is not None:
+        params["amount"] = amount
     try:
         refund = client.v1.refunds.create(
-            params={"payment_intent": payment_intent_id, "metadata": metadata},
+            params=params,  # type: ignore[arg-type]
             options={"idempotency_key": idempotency_key},
         )
     except stripe.StripeError as error:

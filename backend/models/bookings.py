@@ -38,6 +38,15 @@ class Booking(models.Model):
     # The platform's fee on `amount`, fixed when the booking is paid (PLATFORM_FEE_PERCENT or
     # the creator's rate that day), so a later change of the rate never rewrites history.
     platform_fee = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    # The percent of `amount` its cancellation was to refund (booking_rules.cancel_quote), set
+    # when a paid booking is cancelled; null otherwise. `refunded_amount` is what came back.
+    refund_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    # When the creator last moved the session's start while this booking was active: from then
+    # on its user's cancellation refunds in full until the start (CONTRACT.md).
+    session_moved_at = models.DateTimeField(null=True, blank=True)
+    # How often its time changed (the session moved, or the booking moved to another session):
+    # the calendar event's SEQUENCE grows with it, so calendar apps take the new time.
+    schedule_changes = models.PositiveSmallIntegerField(default=0)
     notes = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -78,6 +78,9 @@ class Session(models.Model):
         related_name="sessions",
     )
     series_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Cancellation tiers `[{"hours_before", "refund_percent"}, ...]` (validated by
+    # SessionWriteSerializer); null follows the platform default (booking_rules.refund_policy_of).
+    refund_policy = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

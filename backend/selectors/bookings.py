@@ -6,6 +6,7 @@ the row itself.
 """
 
 from datetime import UTC
+from decimal import Decimal
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -13,7 +14,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from backend.booking_rules import shown_status
+from backend import booking_rules
+from backend.booking_rules import CancelQuote, shown_status
 from backend.exceptions import NotFound
 from backend.models import Booking, BookingEvent, User
 from backend.models.catalog import session_end_time
@@ -81,6 +83,23 @@ def booking_get_visible(*, user: User, booking_id: int) -> Booking:
     return booking
 
 
+def booking_cancel_quote(*, user: User, booking_id: int, now=None) -> CancelQuote:
+    """What `POST bookings/{id}/cancel/` by `user` would do now: the same rule
+    (booking_rules.cancel_quote), read without a lock, so the answer can be overtaken by a
+    change made meanwhile; the cancellation itself decides again under the lock."""
+    booking = booking_get_visible(user=user, booking_id=booking_id)
+    if booking_rules.is_stale(booking, now):
+        return CancelQuote(
+            False,
+            0,
+            Decimal("0.00"),
+            booking.currency,
+            "expired",
+            "This booking's hold has expired.",
+        )
+    return booking_rules.cancel_quote(booking=booking, by_owner=booking.user_id == user.pk, now=now)
+
+
 def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
     """The audit trail of one booking, oldest first, for its user or the session's creator."""
     visible = Booking.objects.filter(booking_visible_q(user=user), pk=booking_id)
@@ -94,7 +113,9 @@ def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
 
 
 ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
-# Calendar clients update an event they already imported when SEQUENCE grows.
+# Calendar clients update an event they already imported when SEQUENCE grows: by status, plus
+# SEQUENCE_PER_SCHEDULE_CHANGE for each change of its time (larger than any status step).
+SEQUENCE_PER_SCHEDULE_CHANGE = 3
 ICAL_SEQUENCE: dict[str, int] = {
     Booking.Status.PENDING: 0,
     Booking.Status.CONFIRMED: 1,
@@ -124,7 +145,10 @@ def booking_calendar(*, booking: Booking, now=None) -> bytes:
     event.add("dtstart", session.start_time.astimezone(UTC))
     event.add("dtend", session.end_time.astimezone(UTC))
     event.add("summary", session.title)
-    event.add("sequence", ICAL_SEQUENCE[booking.status])
+    event.add(
+        "sequence",
+        ICAL_SEQUENCE[booking.status] + SEQUENCE_PER_SCHEDULE_CHANGE * booking.schedule_changes,
+    )
     if booking.status in (Booking.Status.CANCELLED, Booking.Status.EXPIRED):
         event.add("status", "CANCELLED")
     else:

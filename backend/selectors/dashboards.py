@@ -12,9 +12,9 @@ Definitions (also in the API schema, see backend/serializers/dashboards.py):
 - Active bookings are the ones that hold seats (`seat_holding_q`): confirmed, or pending and
   younger than BOOKING_HOLD_MINUTES. Expired bookings, and pending ones past their hold, count
   nowhere; cancelled bookings are counted on their own.
-- Net money of a booking ("paid minus refunded"): a `paid` booking counts its amount minus the
-  succeeded refund Payment rows recorded for it (a partial refund, e.g. one made from Stripe's
-  dashboard, is subtracted); a `refunded` booking counts 0 (refunds in this system are full);
+- Net money of a booking ("paid minus refunded"): a `paid` booking counts its amount minus its
+  `refunded_amount` (what Stripe confirmed as given back: a cancellation policy's partial
+  refund, or one made from Stripe's dashboard); a `refunded` booking counts 0 (all is back);
   any other payment status (not_required, unpaid, failed) counts 0. A cancelled booking whose
   refund Stripe has not confirmed yet is still `paid`, and still counts, until it is refunded.
 - Money is grouped by upper-cased currency and listed in alphabetical order; a currency appears
@@ -37,13 +37,12 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
 )
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
 from backend.booking_rules import seat_holding_q
-from backend.models import Booking, Payment, Session, User
+from backend.models import Booking, Session, User
 from backend.models.catalog import session_end_time
 from backend.selectors.catalog import EqualsAnyOf
 from backend.selectors.payouts import earnings_for
@@ -63,18 +62,8 @@ ZERO = Decimal("0.00")
 
 
 def booking_net_amount() -> ExpressionWrapper:
-    """A booking's amount minus its succeeded refunds; only meaningful for `paid` bookings."""
-    refunded = (
-        Payment.objects.filter(booking=OuterRef("pk"), kind=Payment.Kind.REFUND, status="succeeded")
-        .order_by()
-        .values("booking")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return ExpressionWrapper(
-        F("amount") - Coalesce(Subquery(refunded, output_field=MONEY), Value(ZERO)),
-        output_field=MONEY,
-    )
+    """A booking's amount minus its `refunded_amount`; only meaningful for `paid` bookings."""
+    return ExpressionWrapper(F("amount") - F("refunded_amount"), output_field=MONEY)
 
 
 def money_by_currency(bookings: QuerySet, *, recent_since=None) -> tuple[list, list]:

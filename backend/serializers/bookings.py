@@ -60,6 +60,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "payment_status",
             "amount",
             "refunded_amount",
+            "refund_percent",
             "currency",
             "notes",
             "created_at",
@@ -96,6 +97,8 @@ READ_ONLY_BOOKING_FIELDS = {
     "status": " Use POST /api/bookings/{id}/confirm/ or /cancel/.",
     "payment_status": " It follows the payment (POST /api/payment/create-intent/).",
     "amount": " It is the session's price times seats.",
+    "refunded_amount": " It follows the refunds.",
+    "refund_percent": " It is set by the cancellation.",
     "currency": " It is the session's.",
     "session": "",
     "user": "",
@@ -192,3 +195,28 @@ class BookingEventSerializer(serializers.ModelSerializer):
 
 
 BookingEventPageSerializer = page_of(BookingEventSerializer, "BookingEventPageSerializer")
+
+
+class BookingRescheduleSerializer(serializers.Serializer):
+    session = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Id of another published, upcoming session of the same creator and price.",
+    )
+
+
+class CancelQuoteSerializer(serializers.Serializer):
+    """What cancelling the booking now would do (booking_rules.CancelQuote)."""
+
+    allowed = serializers.BooleanField(help_text="Whether POST cancel/ would succeed now.")
+    refund_percent = serializers.IntegerField(
+        help_text="Percent of the amount refunded (0 when nothing was paid)."
+    )
+    refund_amount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, help_text="What would be refunded, in `currency`."
+    )
+    currency = serializers.CharField()
+    code = serializers.CharField(
+        allow_null=True, help_text="Why not (`cancellation_window`, ...); null when allowed."
+    )
+    detail = serializers.CharField(allow_blank=True, help_text="Why not, in words.")

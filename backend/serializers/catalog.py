@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
-from backend.booking_rules import MAX_SEATS_PER_BOOKING
+from backend.booking_rules import MAX_REFUND_TIERS, MAX_SEATS_PER_BOOKING, refund_policy_of
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
@@ -94,6 +94,37 @@ class SeriesPositionSerializer(serializers.Serializer):
         ref_name = None  # inline in the schema, so it can be nullable (x-nullable)
 
 
+class RefundTierSerializer(serializers.Serializer):
+    """One tier of a cancellation policy: cancelled at least `hours_before` the start, the
+    user gets `refund_percent` of what they paid back."""
+
+    hours_before = serializers.IntegerField(min_value=0, max_value=24 * MAX_DAYS_AHEAD)
+    refund_percent = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class RefundPolicyField(serializers.ListField):
+    """1 to MAX_REFUND_TIERS tiers with distinct `hours_before`, stored largest first."""
+
+    child = RefundTierSerializer()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=MAX_REFUND_TIERS, **kwargs)
+
+    def to_internal_value(self, data):
+        validated = super().to_internal_value(data)
+        # A PATCH makes nested fields optional (DRF's `partial`); a tier needs both all the same.
+        if any(set(tier) != {"hours_before", "refund_percent"} for tier in validated):
+            raise serializers.ValidationError("Each tier needs hours_before and refund_percent.")
+        tiers = [
+            {"hours_before": tier["hours_before"], "refund_percent": tier["refund_percent"]}
+            for tier in validated
+        ]
+        hours = [tier["hours_before"] for tier in tiers]
+        if len(set(hours)) != len(hours):
+            raise serializers.ValidationError("Two tiers have the same hours_before.")
+        return sorted(tiers, key=lambda tier: tier["hours_before"], reverse=True)
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as the catalog shows it (CONTRACT.md "Session").
 
@@ -117,6 +148,7 @@ class SessionSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     series = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
     series_position = serializers.SerializerMethodField()
+    refund_policy = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
@@ -141,6 +173,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "timezone",
             "series",
             "series_position",
+            "refund_policy",
             "created_at",
             "updated_at",
         ]
@@ -176,6 +209,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "timezone": session.timezone,
             "series": session.series_id,
             "series_position": self.get_series_position(session),
+            "refund_policy": self.get_refund_policy(session),
             "created_at": utc_iso(session.created_at),
             "updated_at": utc_iso(session.updated_at),
         }
@@ -197,6 +231,12 @@ class SessionSerializer(serializers.ModelSerializer):
             # Not a sessions_annotated() row: one query, for this one session.
             count = session.series.occurrence_count
         return {"index": session.series_position, "count": count}
+
+    @swagger_serializer_method(RefundTierSerializer(many=True))
+    def get_refund_policy(self, session: Session) -> list[dict[str, int]]:
+        """The tiers that apply, largest `hours_before` first: the session's own, or the
+        platform default (a full refund up to CANCELLATION_WINDOW_HOURS before the start)."""
+        return refund_policy_of(session)
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_image(self, session: Session) -> str | None:
@@ -267,6 +307,16 @@ class SessionWriteSerializer(serializers.ModelSerializer):
     meeting_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=Session.Status.choices, required=False)
     timezone = TimeZoneField(required=False)
+    refund_policy = RefundPolicyField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            f"1 to {MAX_REFUND_TIERS} tiers `{{hours_before, refund_percent}}` (hours >= 0, "
+            "percent 0-100, distinct hours). A user cancelling a paid booking gets the percent "
+            "of the tier with the largest hours_before not above the hours left; none: refused. "
+            "null: the platform default (100 % up to CANCELLATION_WINDOW_HOURS before)."
+        ),
+    )
 
     class Meta:
         model = Session
@@ -284,6 +334,7 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             "meeting_url",
             "status",
             "timezone",
+            "refund_policy",
         ]
 
     def validate_title(self, value: str) -> str:

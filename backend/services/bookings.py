@@ -12,6 +12,7 @@ marked `expired` by the periodic expiry, or by the next write that touches it or
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -215,7 +216,8 @@ def booking_cancel(
     """Cancels a booking for its user (before the start), the session's creator, or staff
     (from the admin: `as_staff`).
 
-    A paid booking is refunded in full (refunds.py). Cancelling frees the seats at once.
+    A paid booking is refunded as its session's refund policy says (in full when the creator
+    or staff cancel; booking_rules.cancel_quote). Cancelling frees the seats at once.
     `reason` is recorded on the audit event (default: who cancelled).
     """
     with commit_then_raise():
@@ -234,38 +236,45 @@ def booking_cancel(
 
 
 def booking_cancel_locked(*, booking: Booking, actor: User, role: Role, reason: str = "") -> None:
-    """Cancels a locked, non-stale booking. Caller holds lock_booking (and maybe the session)."""
-    session = booking.session
-    now = timezone.now()
-    if booking.status not in Booking.ACTIVE_STATUSES:
-        raise BookingError(f"A {booking.status} booking cannot be cancelled.", code="not_active")
-    if role == Role.OWNER:
-        if session.start_time <= now:
-            raise BookingError(
-                "This session has already started; it can no longer be cancelled.",
-                code="session_started",
-            )
-        window = booking_rules.cancellation_window()
-        if booking.payment_status == PaymentStatus.PAID and session.start_time - now < window:
-            raise BookingError(
-                f"Paid bookings can be cancelled up to {window.total_seconds() / 3600:g} "
-                "hours before the session starts.",
-                code="cancellation_window",
-            )
+    """Cancels a locked, non-stale booking. Caller holds lock_booking (and maybe the session).
+
+    Refused (409) as `booking_rules.cancel_quote` says; otherwise the seats are freed and the
+    quoted share of a paid booking is refunded (`cancellation_refund`).
+    """
+    quote = booking_rules.cancel_quote(booking=booking, by_owner=role == Role.OWNER)
+    if not quote.allowed:
+        _refuse_cancellation(quote)
+    was_paid = booking.payment_status == PaymentStatus.PAID
     booking_transition(
         booking,
         actor=actor,
         reason=reason or f"cancelled_by_{role.value}",
         status=Status.CANCELLED,
-        cancelled_at=now,
+        cancelled_at=timezone.now(),
+        **({"refund_percent": quote.refund_percent} if was_paid else {}),
     )
+    cancellation_refund(booking=booking, actor=actor, quote=quote)
+    notifications.notify_booking_cancelled(booking=booking, by_creator=role != Role.OWNER)
+
+
+def _refuse_cancellation(quote: booking_rules.CancelQuote) -> NoReturn:
+    """Raises the quote's refusal, each code spelled out so the API docs list exactly these."""
+    if quote.code == "not_active":
+        raise BookingError(quote.detail, code="not_active")
+    if quote.code == "session_started":
+        raise BookingError(quote.detail, code="session_started")
+    raise BookingError(quote.detail, code="cancellation_window")
+
+
+def cancellation_refund(*, booking: Booking, actor: User, quote: booking_rules.CancelQuote) -> None:
+    """What a cancellation does about money: the quoted refund of a paid booking (an outbox
+    task, refunds.py), or closing an unpaid booking's checkout. Caller holds lock_booking."""
     if booking.payment_status == PaymentStatus.PAID:
-        refunds.refund_booking(booking=booking, actor=actor)
+        refunds.refund_booking(booking=booking, actor=actor, amount=quote.refund_amount)
     else:
         # An unpaid checkout must not be payable any more: otherwise paying it later would
         # bring back a booking its user or creator cancelled.
         refunds.cancel_open_intents_after_commit(booking_id=booking.pk)
-    notifications.notify_booking_cancelled(booking=booking, by_creator=role != Role.OWNER)
 
 
 def booking_refund(*, booking_id: int, actor: User) -> Booking:

@@ -17,8 +17,13 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
-from backend.services import waitlist
-from backend.services.booking_changes import Role, booking_expire, bookings_expire_stale
+from backend.services import notifications, waitlist
+from backend.services.booking_changes import (
+    Role,
+    booking_expire,
+    booking_transition,
+    bookings_expire_stale,
+)
 from backend.services.bookings import booking_cancel_locked
 from backend.services.locking import lock_booking, lock_session
 from backend.services.payouts import check_can_publish
@@ -48,6 +53,7 @@ UPDATABLE_FIELDS = frozenset(
         "meeting_url",
         "status",
         "timezone",
+        "refund_policy",
     }
 )
 
@@ -85,8 +91,10 @@ def session_create(
     meeting_url: str = "",
     status: str = Status.DRAFT,
     timezone: str | None = None,
+    refund_policy: list[dict[str, int]] | None = None,
 ) -> Session:
-    """`timezone` (IANA, validated by the serializer) defaults to the creator's."""
+    """`timezone` (IANA, validated by the serializer) defaults to the creator's; no
+    `refund_policy` follows the platform default (booking_rules.refund_policy_of)."""
     if status == Status.CANCELLED:
         raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
     if status == Status.PUBLISHED:
@@ -106,6 +114,7 @@ def session_create(
         meeting_url=meeting_url,
         status=status,
         timezone=timezone or creator.timezone,
+        refund_policy=refund_policy,
     )
     if session.status == Status.PUBLISHED:
         emit_session_status(session, type="session.published")
@@ -190,6 +199,7 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
     if new_status == Status.CANCELLED:
         # The status changes last, inside _cancel_locked, after the bookings are cancelled.
         del changes["status"]
+    previous_start_time = session.start_time
     for name, value in changes.items():
         setattr(session, name, value)
     if changes:
@@ -198,10 +208,41 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
         emit_session_status(session, type="session.published")
     if new_status == Status.CANCELLED:
         _cancel_locked(session=session, actor=actor)
-    elif "capacity" in changes or new_status == Status.PUBLISHED:
-        # More seats (or a session back on sale): the people waiting get them first.
-        waitlist.waitlist_seats_freed(session=session)
+    else:
+        if "start_time" in changes:
+            _session_moved(session=session, previous_start_time=previous_start_time, actor=actor)
+        if "capacity" in changes or new_status == Status.PUBLISHED:
+            # More seats (or a session back on sale): the people waiting get them first.
+            waitlist.waitlist_seats_freed(session=session)
     return session
+
+
+def _session_moved(*, session: Session, previous_start_time: datetime, actor: User) -> None:
+    """The creator moved the start of a session: its attendees did not agree to the new time.
+
+    Every active booking is marked (`session_moved_at`, one audit event each), which makes its
+    user's cancellation refund in full until the start whatever the policy says (else moving
+    a session into its no-refund window, `start_time = now + 1 h`, would trap them), and each
+    attendee is e-mailed the old and the new time through the outbox. Caller holds the lock.
+    """
+    moved_at = timezone.now()
+    active_ids = (
+        session.bookings.filter(status__in=Booking.ACTIVE_STATUSES)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for booking_id in list(active_ids):
+        booking = lock_booking(booking_id=booking_id)
+        booking_transition(
+            booking,
+            actor=actor,
+            reason="session_moved",
+            session_moved_at=moved_at,
+            schedule_changes=booking.schedule_changes + 1,
+        )
+    notifications.notify_session_rescheduled(
+        session=session, previous_start_time=previous_start_time
+    )
 
 
 @transaction.atomic

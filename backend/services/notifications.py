@@ -211,13 +211,19 @@ def notify_session_rescheduled(*, session: Session, previous_start_time: datetim
     )
     for booking in bookings:
         booking.session = session
+        refund = (
+            " If the new time does not suit you, you can cancel for a full refund until the "
+            "session starts."
+            if booking.payment_status == Booking.PaymentStatus.PAID
+            else ""
+        )
         _queue(
             _email(
                 "session_rescheduled",
                 booking,
                 booking.user,
                 f"New time: {session.title}",
-                moved,
+                moved + refund,
             ),
             # One message per move: moved again later, the booking gets another.
             occasion=f"{int(previous_start_time.timestamp())}-{int(session.start_time.timestamp())}",
@@ -253,3 +259,33 @@ def notify_dispute(*, booking: Booking, dispute_id: str, opened: bool, outcome: 
             continue
         seen.add(recipient.pk)
         _queue(_email(kind, booking, recipient, subject, body), occasion=f"user:{recipient.pk}")
+
+
+def notify_booking_rescheduled(*, booking: Booking, previous_session: Session) -> None:
+    """Tells the booking's user and the creator that the booking moved to another session.
+
+    Call it inside the transaction that moved it (`booking.session` is the new one, saved).
+    """
+    session = booking.session
+    moved = (
+        f'Booking #{booking.pk} moved from "{previous_session.title}" at '
+        f"{_instant(previous_session.start_time, previous_session.timezone)} to "
+        f'"{session.title}" at {_instant(session.start_time, session.timezone)}. '
+        "Seats and payment stay as they were."
+    )
+    # One message per move: each move of the booking is a new change number.
+    occasion = f"{booking.schedule_changes}-{previous_session.pk}-{session.pk}"
+    _queue(
+        _email("booking_rescheduled", booking, booking.user, f"New date: {session.title}", moved),
+        occasion=occasion,
+    )
+    _queue(
+        _email(
+            "creator_booking_rescheduled",
+            booking,
+            session.creator,
+            f"Booking moved: {session.title}",
+            f"{_display_name(booking.user)}'s booking ({booking.seats} seat(s)): {moved}",
+        ),
+        occasion=occasion,
+    )

@@ -70,15 +70,26 @@ def apply_refund_state(booking: Booking, *, actor: User | None, reason: str) -> 
 REFUND_TASK = "payments.refund_charge"
 
 
-def refund_charge_later(*, booking: Booking, charge: Payment, reason: str = "refunded") -> None:
-    """Asks for the full refund of `charge` once the caller's transaction commits.
+def refund_charge_later(
+    *,
+    booking: Booking,
+    charge: Payment,
+    reason: str = "refunded",
+    amount: Decimal | None = None,
+) -> None:
+    """Asks for the refund of `charge` once the caller's transaction commits: all of it, or
+    `amount` (a cancellation policy's share, in the booking's currency).
 
     Caller holds lock_booking. One outbox row per charge: asking again (a replayed event, a
     second cancellation path) is a no-op, and a refund that gave up is tried again.
     """
+    kwargs: dict[str, Any] = {"booking_id": booking.pk, "charge_id": charge.pk, "reason": reason}
+    if amount is not None:
+        # Minor units in the task's JSON: the amount Stripe is sent, exactly.
+        kwargs["amount_minor"] = money.to_minor_units(amount, charge.currency)
     outbox_enqueue(
         task=REFUND_TASK,
-        kwargs={"booking_id": booking.pk, "charge_id": charge.pk, "reason": reason},
+        kwargs=kwargs,
         effect_key=f"refund:{charge.stripe_id}{refund_attempt_suffix(charge)}",
         retry_failed=True,
     )
@@ -102,8 +113,12 @@ def refund_idempotency_key(charge: Payment) -> str:
     return f"sm-refund-{charge.stripe_id}{refund_attempt_suffix(charge)}"
 
 
-def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
+def refund_charge_now(
+    *, booking_id: int, charge_id: int, reason: str, amount_minor: int | None = None
+) -> None:
     """The refund task's handler: refund at Stripe (no lock held), then record it (locked).
+
+    `amount_minor`: a partial refund (a cancellation policy's share); None refunds the rest.
 
     Stripe down or slow (IntegrationUnavailable) raises, and the outbox retries with backoff;
     Stripe refusing the refund (400) is permanent: logged, the row marked failed, and staff can
@@ -118,11 +133,14 @@ def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
     if already >= charge.amount:
         logger.info("booking %s: charge %s is refunded already", booking_id, charge.stripe_id)
         return
+    # A partial refund run again (a redelivery, a retry after a timeout) is not skipped here:
+    # the same idempotency key makes Stripe answer with the first refund, recorded once by id.
     try:
         refund = stripe_gateway.create_refund(
             payment_intent_id=charge.stripe_id,
             metadata={"booking_id": str(booking_id)},
             idempotency_key=refund_idempotency_key(charge),
+            amount=amount_minor,
         )
     except ValidationFailed as error:
         logger.error("stripe refused to refund booking %s: %s", booking_id, error)
@@ -142,14 +160,19 @@ def refund_charge_now(*, booking_id: int, charge_id: int, reason: str) -> None:
         apply_refund_state(booking, actor=None, reason=reason)
 
 
-def refund_booking(*, booking: Booking, actor: User | None) -> None:
-    """Queues the full refund of a paid booking (a cancellation). Caller holds lock_booking.
+def refund_booking(*, booking: Booking, actor: User | None, amount: Decimal | None = None) -> None:
+    """Queues the refund of a paid booking (a cancellation): all of it, or `amount` (the
+    cancellation policy's share; 0 refunds nothing). Caller holds lock_booking.
 
     The cancellation commits and answers at once; the refund follows (refund_charge_now).
     A paid booking without a successful charge on record refuses the cancellation instead.
     """
     if booking.payment_status != PaymentStatus.PAID:
         return
+    if amount is not None and amount <= 0:
+        return
+    if amount is not None and amount >= booking.amount:
+        amount = None  # all of it: the same request (and key) as v1's full refund
     # No keys, no refund ever: refuse the cancellation (503) rather than queue one forever.
     stripe_gateway.ensure_configured()
     charge = succeeded_charge(booking)
@@ -159,7 +182,7 @@ def refund_booking(*, booking: Booking, actor: User | None) -> None:
             "No successful payment is on record for this booking; please contact support.",
             code="payment_record_missing",
         )
-    refund_charge_later(booking=booking, charge=charge)
+    refund_charge_later(booking=booking, charge=charge, amount=amount)
 
 
 CANCEL_INTENTS_TASK = "payments.cancel_open_intents"

@@ -21,7 +21,6 @@ from django.utils import timezone as dj_timezone
 from backend import recurrence
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Session, SessionSeries, User
-from backend.services import notifications
 from backend.services.catalog import UPDATABLE_FIELDS, session_update
 from backend.services.locking import lock_session
 from backend.services.payouts import check_can_publish
@@ -161,7 +160,6 @@ def series_update(*, series_id: int, actor: User, data: dict[str, Any]) -> Sessi
     horizon = now + timedelta(days=recurrence.HORIZON_DAYS)
     for session_id in occurrence_ids:
         changes = dict(fields)
-        previous_start: datetime | None = None
         if delta:
             # Read the start under the lock session_update takes again (same transaction).
             previous_start = lock_session(session_id=session_id).start_time
@@ -173,11 +171,8 @@ def series_update(*, series_id: int, actor: User, data: dict[str, Any]) -> Sessi
                     code="start_time_past" if new_start <= now else "occurrence_too_far",
                 )
             changes["start_time"] = new_start
-        session = session_update(session_id=session_id, actor=actor, data=changes)
-        if previous_start is not None:
-            notifications.notify_session_rescheduled(
-                session=session, previous_start_time=previous_start
-            )
+        # A moved date tells its attendees and frees their cancellation (session_update).
+        session_update(session_id=session_id, actor=actor, data=changes)
     if new_local_start is not None and new_local_start != series.local_start:
         series.local_start_date = new_local_start.date()
         series.local_start_time = new_local_start.time().replace(microsecond=0)

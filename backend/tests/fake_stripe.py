@@ -551,6 +551,34 @@ class FakeStripe:
         message = f"No such PaymentMethod: '{payment_method}'. This stand-in knows {known}."
         return _error(400, "invalid_request_error", message, "resource_missing")
 
+    def refunded_charge(self, intent_id: str) -> dict[str, Any]:
+        """The Charge object as Stripe sends it with charge.refunded after this stand-in's
+        refunds: `amount_refunded` their sum, `refunded` once all is back, the refunds listed."""
+        with self.lock:
+            return self._refunded_charge_unlocked(intent_id)
+
+    def _refunded_charge_unlocked(self, intent_id: str) -> dict[str, Any]:
+        """Caller holds self.lock."""
+        intent = self.state.intents[intent_id]
+        refunds = [
+            refund
+            for refund in self.state.refunds.values()
+            if refund["payment_intent"] == intent_id and refund["status"] == "succeeded"
+        ]
+        refunded = sum(refund["amount"] for refund in refunds)
+        charge = {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_refunded": refunded,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "refunded": refunded >= intent["amount"],
+            "metadata": intent["metadata"],
+            "refunds": {"object": "list", "data": refunds},
+        }
+        return json.loads(json.dumps(charge))
+
     def _create_refund(self, params: dict[str, str]) -> tuple[int, Any]:
         intent = self.state.intents.get(params.get("payment_intent", ""))
         if intent is None:
@@ -561,11 +589,35 @@ class FakeStripe:
                 "invalid_request_error",
                 "This PaymentIntent does not have a successful charge to refund.",
             )
+        already = sum(
+            refund["amount"]
+            for refund in self.state.refunds.values()
+            if refund["payment_intent"] == intent["id"]
+            and refund["status"] not in ("failed", "canceled")
+        )
+        remaining = intent["amount"] - already
+        # Stripe's `amount`: a partial refund in minor units; without it, whatever is left.
+        amount = int(params["amount"]) if "amount" in params else remaining
+        if remaining <= 0:
+            return _error(
+                400,
+                "invalid_request_error",
+                f"Charge {intent['latest_charge']} has already been refunded.",
+                "charge_already_refunded",
+            )
+        if not 0 < amount <= remaining:
+            return _error(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({remaining}).",
+                "amount_too_large",
+            )
         refund_id = f"re_{secrets.token_hex(12)}"
         refund = {
             "id": refund_id,
             "object": "refund",
-            "amount": intent["amount"],
+            "amount": amount,
             "currency": intent["currency"],
             "payment_intent": intent["id"],
             "charge": intent["latest_charge"],
@@ -577,19 +629,8 @@ class FakeStripe:
             },
         }
         self.state.refunds[refund_id] = refund
-        if refund["status"] == "succeeded":
-            charge = {
-                "id": intent["latest_charge"],
-                "object": "charge",
-                "amount": intent["amount"],
-                "amount_refunded": intent["amount"],
-                "currency": intent["currency"],
-                "payment_intent": intent["id"],
-                "refunded": True,
-                "metadata": intent["metadata"],
-                "refunds": {"object": "list", "data": [refund]},
-            }
-            self._emit("charge.refunded", charge)
+        if refund["status"] == "succeeded" and self.webhook_url:
+            self._emit("charge.refunded", self._refunded_charge_unlocked(intent["id"]))
         return 200, refund
 
     # --- Connect ------------------------------------------------------------------------------

@@ -155,8 +155,10 @@ def test_schema_describes_the_bookings_endpoints(api_client):
         "/bookings/{id}/",
         "/bookings/{id}/calendar.ics",
         "/bookings/{id}/cancel/",
+        "/bookings/{id}/cancel_quote/",
         "/bookings/{id}/confirm/",
         "/bookings/{id}/events/",
+        "/bookings/{id}/reschedule/",
         "/bookings/{id}/review/",
     }
     calendar = paths["/bookings/{id}/calendar.ics"]["get"]

@@ -89,8 +89,8 @@ def test_strangers_cannot_cancel(user):
 def test_cancelling_a_paid_booking_calls_the_refund_hook(user, monkeypatch):
     refunded = []
 
-    def fake_refund(*, booking, actor):
-        refunded.append(booking.pk)
+    def fake_refund(*, booking, actor, amount):
+        refunded.append((booking.pk, amount))
         booking.payment_status = Booking.PaymentStatus.REFUNDED
         booking.save(update_fields=["payment_status", "updated_at"])
 
@@ -99,14 +99,15 @@ def test_cancelling_a_paid_booking_calls_the_refund_hook(user, monkeypatch):
     response = auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/")
     assert response.status_code == 200
     assert response.json()["payment_status"] == "refunded"
-    assert refunded == [booking.pk]
+    # The default policy (24 h before: 100 %) and a session days ahead: all of it.
+    assert refunded == [(booking.pk, booking.amount)]
 
 
 def test_unpaid_cancellation_does_not_call_the_refund_hook(user, monkeypatch):
     calls = []
     monkeypatch.setattr(
         "backend.services.refunds.refund_booking",
-        lambda *, booking, actor: calls.append(booking.pk),
+        lambda *, booking, actor, amount: calls.append(booking.pk),
     )
     booking = BookingFactory(user=user, status="pending", payment_status="unpaid")
     assert auth_client(user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200

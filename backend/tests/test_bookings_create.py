@@ -22,6 +22,7 @@ BOOKING_FIELDS = {
     "payment_status",
     "amount",
     "refunded_amount",
+    "refund_percent",
     "currency",
     "notes",
     "created_at",

@@ -71,7 +71,7 @@ def refunds(monkeypatch) -> list[int]:
     calls: list[int] = []
     monkeypatch.setattr(
         "backend.services.refunds.refund_booking",
-        lambda *, booking, actor: calls.append(booking.pk),
+        lambda *, booking, actor, amount: calls.append(booking.pk),
     )
     return calls
 

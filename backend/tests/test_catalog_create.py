@@ -50,6 +50,8 @@ def test_creator_creates_a_session(creator, creator_client):
         "timezone": "UTC",
         "series": None,
         "series_position": None,
+        # No policy of its own: the platform default (CANCELLATION_WINDOW_HOURS, 100 %).
+        "refund_policy": [{"hours_before": 24, "refund_percent": 100}],
         "created_at": utc(session.created_at),
         "updated_at": utc(session.updated_at),
     }

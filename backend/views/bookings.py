@@ -23,10 +23,13 @@ from backend.serializers.bookings import (
     BookingCreateSerializer,
     BookingEventPageSerializer,
     BookingEventSerializer,
+    BookingRescheduleSerializer,
     BookingSerializer,
     BookingUpdateSerializer,
+    CancelQuoteSerializer,
 )
 from backend.services import bookings as services
+from backend.services import reschedule as reschedule_services
 from backend.views.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 error_response = openapi.Response(
@@ -234,6 +237,40 @@ class BookingViewSet(viewsets.GenericViewSet):
     def cancel(self, request, pk=None):
         booking = services.booking_cancel(booking_id=int(pk), actor=request.user)
         return Response(BookingSerializer(booking, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="Move a confirmed booking to another session (its user or creator)",
+        operation_description=(
+            "To another published, not-started session of the same creator with the same "
+            "price and currency; the booking keeps its id, seats and payment. Its user may do "
+            "it while cancelling would refund it in full, the creator at any time. 409 when the "
+            "target is full, priced differently, or the move is not allowed."
+        ),
+        request_body=BookingRescheduleSerializer,
+        responses={200: BookingSerializer, 400: error_response, **NOT_FOUND, **CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        serializer = BookingRescheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = reschedule_services.booking_reschedule(
+            booking_id=int(pk), actor=request.user, session_id=serializer.validated_data["session"]
+        )
+        return Response(BookingSerializer(booking, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="What cancelling the booking now would refund (its user or creator)",
+        operation_description=(
+            "The cancellation rule applied now, without cancelling: whether it is allowed and "
+            "the refund (the session's `refund_policy` for its user; 100 % for the creator, or "
+            "after the creator moved the session's time)."
+        ),
+        responses={200: CancelQuoteSerializer, **NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def cancel_quote(self, request, pk=None):
+        quote = selectors.booking_cancel_quote(user=request.user, booking_id=int(pk))
+        return Response(CancelQuoteSerializer(quote).data)
 
     @swagger_auto_schema(
         operation_summary="The booking's audit trail (its user or the session's creator)",

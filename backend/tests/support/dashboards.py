@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from backend import booking_rules
 from backend.models import Booking, Payment
+from backend.services.payment_records import refunded_total
 from backend.tests.factories import BookingFactory, PaymentFactory, UserFactory
 from backend.tests.support import backdate
 
@@ -31,6 +32,10 @@ def book(session, *, user=None, created_at=None, **fields):
 
 
 def refund_row(booking, amount, status="succeeded"):
-    return PaymentFactory(
+    """A refund Payment row, and the booking's `refunded_amount` brought in line with its
+    succeeded ones, as the refund service does (apply_refund_state): dashboards read that."""
+    row = PaymentFactory(
         booking=booking, kind=Payment.Kind.REFUND, amount=Decimal(amount), status=status
     )
+    Booking.objects.filter(pk=booking.pk).update(refunded_amount=refunded_total(booking))
+    return row
