@@ -46,14 +46,17 @@ class DeepPagePaginator(DjangoPaginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        rows = self.object_list
-        if bottom >= self.DEFER_FROM_OFFSET and self._can_defer(rows):
-            page_ids = rows.values("pk")[bottom:top]
-            rows = rows.filter(pk__in=Subquery(page_ids))
-        else:
-            rows = rows[bottom:top]
+        rows = self.slice_rows(self.object_list, bottom, top)
         # Django's own hook for building the Page (django-stubs does not declare it).
         return self._get_page(rows, number, self)  # type: ignore[attr-defined]
+
+    @classmethod
+    def slice_rows(cls, rows, bottom: int, top: int):
+        """Rows `bottom` to `top` of `rows`, ids first on deep pages (see the class)."""
+        if bottom >= cls.DEFER_FROM_OFFSET and cls._can_defer(rows):
+            page_ids = rows.values("pk")[bottom:top]
+            return rows.filter(pk__in=Subquery(page_ids))
+        return rows[bottom:top]
 
     @staticmethod
     def _can_defer(rows: object) -> TypeGuard[QuerySet[Any]]:
@@ -87,3 +90,20 @@ class CatalogPagination(StandardPagination):
                 self.invalid_page_message.format(page_number=page_number, message=str(exc))
             ) from exc
         return self.page.object_list
+
+    def page_bounds(self, total: int, request) -> tuple[int, int]:
+        """For rows the caller fetches itself, `total` of them: checks `?page=` as
+        `paginate_queryset` does (404 past the end) and returns the page's [bottom, top).
+        Set `self.page.object_list` to the rows before `get_paginated_response`."""
+        self.request = request
+        # A range counts by len() and slices to a range: no query, the same page arithmetic.
+        paginator = DjangoPaginator(range(total), self.get_page_size(request))
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            raise NotFound(
+                self.invalid_page_message.format(page_number=page_number, message=str(exc))
+            ) from exc
+        bounds = self.page.object_list
+        return bounds.start, bounds.stop

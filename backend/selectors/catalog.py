@@ -30,6 +30,8 @@ from django.utils import timezone
 from backend.booking_rules import hold_cutoff, seat_holding_q
 from backend.models import Booking, CreatorRating, Session, User
 from backend.models.catalog import SessionQuerySet
+from backend.pagination import DeepPagePaginator
+from backend.selectors import compiled
 
 # The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
 # index on exactly this expression (same text, same config): PostgreSQL only uses an expression
@@ -173,12 +175,12 @@ def catalog_list(*, viewer=None) -> QuerySet[Session]:
     return catalog_row_fields(catalog_base(), viewer=viewer)
 
 
-def session_visible_to(*, viewer=None) -> QuerySet[Session]:
+def session_visible_to(*, viewer=None, now=None) -> QuerySet[Session]:
     """Sessions anyone may open (published or cancelled), plus the viewer's own drafts."""
     visible = Q(status__in=[Session.Status.PUBLISHED, Session.Status.CANCELLED])
     if viewer is not None and viewer.is_authenticated:
         visible |= Q(creator_id=viewer.pk)
-    return sessions_annotated(viewer=viewer).filter(visible)
+    return sessions_annotated(viewer=viewer, now=now).filter(visible)
 
 
 def session_get_for_viewer(*, session_id: int, viewer=None) -> Session | None:
@@ -254,20 +256,80 @@ _ROW_COLUMNS = (
 )
 
 
-def catalog_rows(queryset: QuerySet[Session]) -> list[SessionRow]:
-    """Evaluates a catalog queryset (filtered, ordered, sliced) as SessionRows, one query.
+def _row_values(queryset: QuerySet[Session]) -> QuerySet[Session]:
+    # Its annotations come along (`seats_left`, `viewer_sees_meeting_url`, `search_rank`, ...);
+    # its aliases (`held_seats`) are not selected, as in the model path.
+    return queryset.values(*_ROW_COLUMNS, *queryset.query.annotation_select)
 
-    Its annotations come along (`seats_left`, `viewer_sees_meeting_url`, `search_rank`, ...);
-    its aliases (`held_seats`) are not selected, as in the model path.
-    """
-    annotations = tuple(queryset.query.annotation_select)
-    return [SessionRow(values) for values in queryset.values(*_ROW_COLUMNS, *annotations)]
+
+def catalog_rows(queryset: QuerySet[Session]) -> list[SessionRow]:
+    """Evaluates a catalog queryset (filtered, ordered, sliced) as SessionRows, one query."""
+    return [SessionRow(values) for values in _row_values(queryset)]
+
+
+class _StandInViewer:
+    """A signed-in viewer with a stand-in id, for compiling a shape once (compiled.py)."""
+
+    is_authenticated = True
+
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def _viewer_parts(viewer) -> tuple[bool, int | None]:
+    signed_in = viewer is not None and viewer.is_authenticated
+    return signed_in, (viewer.pk if signed_in else None)
 
 
 def session_row_for_viewer(*, session_id: int, viewer=None) -> SessionRow | None:
-    """`session_get_for_viewer` as a SessionRow (the detail page's read)."""
-    rows = catalog_rows(session_visible_to(viewer=viewer).filter(pk=session_id)[:1])
+    """`session_get_for_viewer` as a SessionRow (the detail page's read), its SQL compiled
+    once per process (compiled.py)."""
+    signed_in, viewer_id = _viewer_parts(viewer)
+
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Session]:
+        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
+        return _row_values(session_visible_to(viewer=stand_in, now=now).filter(pk=stand_in_id))
+
+    values = compiled.values_rows(
+        ("session_detail", signed_in), shape, viewer_id=viewer_id, object_id=session_id
+    )
+    if values is None:
+        rows = catalog_rows(session_visible_to(viewer=viewer).filter(pk=session_id))
+    else:
+        rows = [SessionRow(row) for row in values]
     return rows[0] if rows else None
+
+
+def _upcoming(now) -> QuerySet[Session]:
+    """The unfiltered catalog: what SessionFilter.not_started gives on catalog_base()."""
+    return catalog_base(now=now).filter(start_time__gt=now)
+
+
+def catalog_upcoming_count() -> int:
+    """How many sessions the unfiltered catalog lists (its page total)."""
+    total = compiled.count("catalog_upcoming", lambda now, viewer_id, object_id: _upcoming(now))
+    return _upcoming(timezone.now()).count() if total is None else total
+
+
+def catalog_upcoming_rows(*, viewer, bottom: int, top: int) -> list[SessionRow]:
+    """Entries `bottom` to `top` of the unfiltered catalog, soonest first, the same rows as
+    the paginated queryset path; SQL compiled once per page slice and viewer kind."""
+    if top <= bottom:
+        return []
+    signed_in, viewer_id = _viewer_parts(viewer)
+
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Session]:
+        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
+        entries = catalog_row_fields(_upcoming(now), viewer=stand_in)
+        return _row_values(DeepPagePaginator.slice_rows(entries, bottom, top))
+
+    values = compiled.values_rows(
+        ("catalog_upcoming", signed_in, bottom, top), shape, viewer_id=viewer_id
+    )
+    if values is None:
+        entries = catalog_row_fields(_upcoming(timezone.now()), viewer=viewer)
+        return catalog_rows(DeepPagePaginator.slice_rows(entries, bottom, top))
+    return [SessionRow(row) for row in values]
 
 
 def catalog_search(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
