@@ -33,36 +33,41 @@ from backend.models.catalog import SessionQuerySet
 from backend.pagination import DeepPagePaginator
 from backend.selectors import compiled
 
-# The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
-# index on exactly this expression (same text, same config): PostgreSQL only uses an expression
-# index when the query repeats the indexed expression, so change both together
-# (test_postgres_search_expression_matches_the_gin_index checks the planner can use it).
+# The weighted document a catalog search looks at. On PostgreSQL it is stored: migration
+# 0008_catalog_search_vector adds `sessions.search_vector`, a generated column of exactly this
+# expression, with the GIN index `session_search_gin_idx` on it (so neither search nor ranking
+# recomputes a row's vector). Change both together; test_postgres_search_expression_matches_
+# the_gin_index checks the planner uses the index.
 SEARCH_CONFIG = "english"
 SESSION_SEARCH_VECTOR_TEMPLATE = (
     "(setweight(to_tsvector('english'::regconfig, COALESCE({title}, '')), 'A')"
     " || setweight(to_tsvector('english'::regconfig, COALESCE({description}, '')), 'B')"
     " || setweight(to_tsvector('english'::regconfig, COALESCE({category}, '')), 'C'))"
 )
+SEARCH_VECTOR_COLUMN = "search_vector"
 # SQLite has no full-text ranking here: at most this many words, each must appear somewhere.
 MAX_SEARCH_WORDS = 8
 
 
 class SessionSearchVector(Func):
-    """The indexed tsvector of a session (title A, description B, category C)."""
+    """The session's tsvector (title A, description B, category C): the stored column.
+
+    The model does not declare the column (SQLite has none), so this names it next to the
+    table's own `title` column, under whatever alias the query gives the table.
+    """
 
     output_field = SearchVectorField()
 
     def __init__(self):
         super().__init__(F("title"), F("description"), F("category"))
 
-    # Builds its own SQL from the template, so Func's function/template/arg_joiner do not apply.
+    # Builds its own SQL, so Func's function/template/arg_joiner do not apply.
     def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
-        compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
-        (title, p1), (description, p2), (category, p3) = compiled
-        sql = SESSION_SEARCH_VECTOR_TEMPLATE.format(
-            title=title, description=description, category=category
-        )
-        return sql, [*p1, *p2, *p3]
+        title, params = compiler.compile(self.get_source_expressions()[0])
+        column = connection.ops.quote_name("title")
+        if params or not title.endswith(column):
+            raise ValueError(f"unexpected title column SQL: {title}")
+        return title[: -len(column)] + connection.ops.quote_name(SEARCH_VECTOR_COLUMN), []
 
 
 class EqualsAnyOf(Expression):
