@@ -32,7 +32,7 @@ os.environ.setdefault("THROTTLE_ANON_RATE", "1000000/second")
 os.environ.setdefault("THROTTLE_USER_RATE", "1000000/second")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

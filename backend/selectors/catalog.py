@@ -5,6 +5,8 @@ rating aggregate (`select_related`), `seats_left` and `viewer_sees_meeting_url` 
 so a page costs the same number of queries whatever its size.
 """
 
+from typing import Any
+
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
 from django.db import connection
 from django.db.models import (
@@ -24,6 +26,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -200,10 +203,12 @@ class CreatorRow:
     """
 
     avatar_link = User.avatar_link
+    rating_average: Any
+    rating_review_count: int | None
 
     def __init__(self, values: dict):
         self.__dict__.update(values)
-        self.avatar = _AVATAR_FIELD.attr_class(None, _AVATAR_FIELD, values["avatar"])
+        self.avatar = _file(_AVATAR_FIELD, values["avatar"])
 
     @property
     def creator_rating(self):
@@ -237,8 +242,13 @@ class SessionRow:
     def __init__(self, values: dict):
         creator = {name: values.pop(column) for name, column in _CREATOR_COLUMNS.items()}
         self.__dict__.update(values)
-        self.image = _IMAGE_FIELD.attr_class(None, _IMAGE_FIELD, values["image"])
+        self.image = _file(_IMAGE_FIELD, values["image"])
         self.creator = CreatorRow(creator)
+
+
+def _file(field: Any, name: str) -> FieldFile:
+    """The FieldFile a model instance would give for this stored name (its URL, its bool)."""
+    return FieldFile(None, field, name)  # type: ignore[arg-type]  # no instance: only read
 
 
 _IMAGE_FIELD = Session._meta.get_field("image")
@@ -261,7 +271,7 @@ _ROW_COLUMNS = (
 )
 
 
-def _row_values(queryset: QuerySet[Session]) -> QuerySet[Session]:
+def _row_values(queryset: QuerySet[Session]) -> QuerySet[Session, dict[str, Any]]:
     # Its annotations come along (`seats_left`, `viewer_sees_meeting_url`, `search_rank`, ...);
     # its aliases (`held_seats`) are not selected, as in the model path.
     return queryset.values(*_ROW_COLUMNS, *queryset.query.annotation_select)
@@ -291,7 +301,7 @@ def session_row_for_viewer(*, session_id: int, viewer=None) -> SessionRow | None
     once per process (compiled.py)."""
     signed_in, viewer_id = _viewer_parts(viewer)
 
-    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Session]:
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
         stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
         return _row_values(session_visible_to(viewer=stand_in, now=now).filter(pk=stand_in_id))
 
@@ -323,7 +333,7 @@ def catalog_upcoming_rows(*, viewer, bottom: int, top: int) -> list[SessionRow]:
         return []
     signed_in, viewer_id = _viewer_parts(viewer)
 
-    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Session]:
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
         stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
         entries = catalog_row_fields(_upcoming(now), viewer=stand_in)
         return _row_values(DeepPagePaginator.slice_rows(entries, bottom, top))

@@ -75,8 +75,10 @@ def _compile(queryset: QuerySet[Any], *, wrap_count: bool = False) -> _Compiled 
         else:
             slots.append(("value", param))
     if wrap_count:
-        # PostgreSQL plans this as the plain COUNT(*) of the same filter.
-        return _Compiled(f"SELECT COUNT(*) FROM ({sql}) counted", tuple(slots), ("total",), None, [])
+        # PostgreSQL plans this as the plain COUNT(*) of the same filter. `sql` is Django's
+        # own compiled SQL, every value in it a parameter.
+        counted = f"SELECT COUNT(*) FROM ({sql}) counted"  # noqa: S608
+        return _Compiled(counted, tuple(slots), ("total",), None, [])
     query = queryset.query
     names = (*query.extra_select, *query.values_select, *query.annotation_select)
     columns = [column for column, _, _ in compiler.select]
@@ -139,6 +141,10 @@ def count(
     key: Hashable, factory: Callable[[datetime, int, int], QuerySet[Any]], **kwargs: Any
 ) -> int | None:
     """`factory(...).count()` through the same cache (None when it cannot be cached)."""
-    rows = values_rows(("count", key), lambda *args: factory(*args).order_by().values("pk"),
-                       wrap_count=True, **kwargs)
+    rows = values_rows(
+        ("count", key),
+        lambda *args: factory(*args).order_by().values("pk"),
+        wrap_count=True,
+        **kwargs,
+    )
     return None if rows is None else rows[0]["total"]

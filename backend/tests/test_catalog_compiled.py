@@ -120,7 +120,11 @@ def test_a_shape_is_compiled_once_per_key(catalog):
 
     def shape(now, viewer_id, object_id):
         built.append(now)
-        return Session.objects.filter(status="published", start_time__gt=now).values("id").order_by("id")
+        return (
+            Session.objects.filter(status="published", start_time__gt=now)
+            .values("id")
+            .order_by("id")
+        )
 
     first = compiled.values_rows(("test-shape",), shape)
     second = compiled.values_rows(("test-shape",), shape)

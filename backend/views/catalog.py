@@ -70,6 +70,13 @@ class SessionViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
+    @property
+    def catalog_paginator(self) -> CatalogPagination:
+        paginator = self.paginator
+        if not isinstance(paginator, CatalogPagination):  # pagination_class above
+            raise TypeError("the catalog needs CatalogPagination")
+        return paginator
+
     def get_queryset(self):
         viewer = self.request.user
         if self.action == "list":
@@ -112,13 +119,15 @@ class SessionViewSet(viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         if SessionFilter.is_unfiltered(request.query_params):
             # The hottest read: its SQL is compiled once per process (selectors/compiled.py).
-            bottom, top = self.paginator.page_bounds(selectors.catalog_upcoming_count(), request)
+            bottom, top = self.catalog_paginator.page_bounds(
+                selectors.catalog_upcoming_count(), request
+            )
             rows = selectors.catalog_upcoming_rows(viewer=request.user, bottom=bottom, top=top)
-            self.paginator.page.object_list = rows
+            self.catalog_paginator.set_page_rows(rows)
             return self.get_paginated_response(self.get_serializer(rows, many=True).data)
         listed = self.filter_queryset(self.get_queryset())
         entries = selectors.catalog_row_fields(listed, viewer=request.user)
-        page = self.paginator.page_queryset(entries, request, view=self, count_from=listed)
+        page = self.catalog_paginator.page_queryset(entries, request, view=self, count_from=listed)
         # Rows from .values(), not model instances: the catalog is the hottest read.
         rows = selectors.catalog_rows(page)
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
