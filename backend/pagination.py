@@ -1,7 +1,10 @@
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
+from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet, Subquery
+from django.utils.functional import cached_property
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 
 
@@ -21,10 +24,22 @@ class DeepPagePaginator(DjangoPaginator):
     (bench/growth.py). Here the page is `WHERE pk IN (SELECT pk ... ORDER BY ... LIMIT/OFFSET)`
     with the same ordering outside: the same rows in the same order, still one query, and the
     subqueries run for the page's rows only. Early pages (and querysets this cannot rewrite
-    safely: grouped, distinct, combined) keep the plain slice, which is already cheap there.
+    safely: grouped, distinct, combined) keep the plain slice, which is already cheap there,
+    unless they are ordered by an annotation (search: best match first).
     """
 
     DEFER_FROM_OFFSET = 200
+
+    def __init__(self, object_list, per_page, *args, count_from: QuerySet[Any] | None = None, **kw):
+        super().__init__(object_list, per_page, *args, **kw)
+        self.count_from = count_from
+
+    @cached_property
+    def count(self) -> int:
+        """The total from `count_from` when given: the same rows without the select list."""
+        if self.count_from is not None:
+            return self.count_from.count()
+        return super().count
 
     def page(self, number):
         number = self.validate_number(number)
@@ -32,14 +47,32 @@ class DeepPagePaginator(DjangoPaginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        rows = self.object_list
-        if bottom >= self.DEFER_FROM_OFFSET and self._can_defer(rows):
-            page_ids = rows.values("pk")[bottom:top]
-            rows = rows.filter(pk__in=Subquery(page_ids))
-        else:
-            rows = rows[bottom:top]
+        rows = self.slice_rows(self.object_list, bottom, top)
         # Django's own hook for building the Page (django-stubs does not declare it).
         return self._get_page(rows, number, self)  # type: ignore[attr-defined]
+
+    @classmethod
+    def slice_rows(cls, rows, bottom: int, top: int):
+        """Rows `bottom` to `top` of `rows`, ids first on deep pages (see the class)."""
+        deep = bottom >= cls.DEFER_FROM_OFFSET
+        if (deep or cls._orders_by_annotation(rows)) and cls._can_defer(rows):
+            page_ids = rows.values("pk")[bottom:top]
+            return rows.filter(pk__in=Subquery(page_ids))
+        return rows[bottom:top]
+
+    @staticmethod
+    def _orders_by_annotation(rows: object) -> bool:
+        """Ordered by a computed value (a search rank): PostgreSQL computes it, and with it
+        the whole select list, for every matching row before it can sort, however early the
+        page; ids first then keeps the select list to the page's rows (search grew with its
+        matches, bench/growth.py)."""
+        if not isinstance(rows, QuerySet):
+            return False
+        annotations = rows.query.annotations
+        return any(
+            isinstance(term, str) and term.lstrip("-") in annotations
+            for term in rows.query.order_by
+        )
 
     @staticmethod
     def _can_defer(rows: object) -> TypeGuard[QuerySet[Any]]:
@@ -53,3 +86,51 @@ class CatalogPagination(StandardPagination):
     """The catalog's pages: like everyone's, with deep pages as cheap as early ones."""
 
     django_paginator_class = DeepPagePaginator
+
+    def page_queryset(
+        self,
+        queryset: QuerySet[Any],
+        request,
+        view=None,
+        *,
+        count_from: QuerySet[Any] | None = None,
+    ) -> QuerySet[Any]:
+        """`paginate_queryset`, but the page stays an unevaluated queryset.
+
+        The caller decides how its rows are fetched (the catalog: `.values()` rows, not model
+        instances); `get_paginated_response` works as after `paginate_queryset`. `count_from`:
+        the same rows, cheaper to count (DeepPagePaginator).
+        """
+        self.request = request
+        page_size = self.get_page_size(request) or self.page_size
+        paginator = DeepPagePaginator(queryset, page_size, count_from=count_from)
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            raise NotFound(
+                self.invalid_page_message.format(page_number=page_number, message=str(exc))
+            ) from exc
+        return cast(QuerySet[Any], self.page.object_list)
+
+    def page_bounds(self, total: int, request) -> tuple[int, int]:
+        """For rows the caller fetches itself, `total` of them: checks `?page=` as
+        `paginate_queryset` does (404 past the end) and returns the page's [bottom, top).
+        Give the rows to `set_page_rows` before `get_paginated_response`."""
+        self.request = request
+        # A range counts by len() and slices to a range: no query, the same page arithmetic.
+        paginator = DjangoPaginator(range(total), self.get_page_size(request) or self.page_size)
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            raise NotFound(
+                self.invalid_page_message.format(page_number=page_number, message=str(exc))
+            ) from exc
+        bounds = cast(range, self.page.object_list)
+        return bounds.start, bounds.stop
+
+    def set_page_rows(self, rows: list[Any]) -> None:
+        if self.page is None:
+            raise RuntimeError("page_bounds() first")
+        self.page.object_list = rows

@@ -119,6 +119,9 @@ awk -v b="${RPS[baseline]}" -v l="${RPS[list]}" 'BEGIN {
   nb = split(b, bs, " "); nl = split(l, ls, " ");
   for (i = 1; i <= nb; i++) sb += bs[i]; for (i = 1; i <= nl; i++) sl += ls[i];
   printf "\ncatalog list / baseline throughput: %.2f (list %.0f req/s, baseline %.0f req/s, mean of %d rounds; target >= 0.80)\n", sl / sb, sl / nl, sb / nb, nl }'
+# Worker CPU per request against the plain views, in-process (issue 24's figure; bench/cpu.py).
+echo
+DJANGO_DEBUG=false "$PY" bench/cpu.py 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
 if [ "$SERVER_ERRORS" -gt 0 ]; then
   echo "FAILED: $SERVER_ERRORS responses were 5xx (gunicorn log below)" >&2
   tail -n 50 "$work/gunicorn.log" >&2

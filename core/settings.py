@@ -262,6 +262,24 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Many app instances ----------------------------------------------------------------------
+# How many app instances (hosts, containers, pods) serve this deployment. With more than one,
+# whatever one instance keeps to itself is wrong for the others: a local-memory cache counts
+# throttles per instance (N times the limit in total) and local media exist on one disk only.
+# So start-up refuses both instead of running quietly wrong (README "Many instances").
+APP_INSTANCES = env_int("APP_INSTANCES", 1)
+if APP_INSTANCES > 1:
+    if not REDIS_URL:
+        raise ImproperlyConfigured(
+            f"APP_INSTANCES={APP_INSTANCES} needs REDIS_URL: a local-memory cache would count "
+            "throttles per instance."
+        )
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured(
+            f"APP_INSTANCES={APP_INSTANCES} needs AWS_STORAGE_BUCKET_NAME (S3): uploads on local "
+            "disk would exist on one instance only."
+        )
+
 # --- Background work (Celery; see core/celery.py and backend/tasks/) --------------------------
 # A broker (Redis in production) when CELERY_BROKER_URL or REDIS_URL is set. Without one, tasks
 # run inline: in this process, right after the transaction that asked for them commits, through

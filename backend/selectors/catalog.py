@@ -5,6 +5,8 @@ rating aggregate (`select_related`), `seats_left` and `viewer_sees_meeting_url` 
 so a page costs the same number of queries whatever its size.
 """
 
+from typing import Any
+
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
 from django.db import connection
 from django.db.models import (
@@ -24,43 +26,51 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from backend.booking_rules import seat_holding_q, stale_hold_q
-from backend.models import Booking, Session, User, WaitlistEntry
+from backend.models import Booking, CreatorRating, Session, User, WaitlistEntry
 from backend.models.catalog import SessionQuerySet
+from backend.pagination import DeepPagePaginator
+from backend.selectors import compiled
 
-# The weighted document a catalog search looks at. Migration 0002_catalog_search builds a GIN
-# index on exactly this expression (same text, same config): PostgreSQL only uses an expression
-# index when the query repeats the indexed expression, so change both together
-# (test_postgres_search_expression_matches_the_gin_index checks the planner can use it).
+# The weighted document a catalog search looks at. On PostgreSQL it is stored: migration
+# 0008_catalog_search_vector adds `sessions.search_vector`, a generated column of exactly this
+# expression, with the GIN index `session_search_gin_idx` on it (so neither search nor ranking
+# recomputes a row's vector). Change both together; test_postgres_search_expression_matches_
+# the_gin_index checks the planner uses the index.
 SEARCH_CONFIG = "english"
 SESSION_SEARCH_VECTOR_TEMPLATE = (
     "(setweight(to_tsvector('english'::regconfig, COALESCE({title}, '')), 'A')"
     " || setweight(to_tsvector('english'::regconfig, COALESCE({description}, '')), 'B')"
     " || setweight(to_tsvector('english'::regconfig, COALESCE({category}, '')), 'C'))"
 )
+SEARCH_VECTOR_COLUMN = "search_vector"
 # SQLite has no full-text ranking here: at most this many words, each must appear somewhere.
 MAX_SEARCH_WORDS = 8
 
 
 class SessionSearchVector(Func):
-    """The indexed tsvector of a session (title A, description B, category C)."""
+    """The session's tsvector (title A, description B, category C): the stored column.
+
+    The model does not declare the column (SQLite has none), so this names it next to the
+    table's own `title` column, under whatever alias the query gives the table.
+    """
 
     output_field = SearchVectorField()
 
     def __init__(self):
         super().__init__(F("title"), F("description"), F("category"))
 
-    # Builds its own SQL from the template, so Func's function/template/arg_joiner do not apply.
+    # Builds its own SQL, so Func's function/template/arg_joiner do not apply.
     def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
-        compiled = [compiler.compile(expression) for expression in self.get_source_expressions()]
-        (title, p1), (description, p2), (category, p3) = compiled
-        sql = SESSION_SEARCH_VECTOR_TEMPLATE.format(
-            title=title, description=description, category=category
-        )
-        return sql, [*p1, *p2, *p3]
+        title, params = compiler.compile(self.get_source_expressions()[0])
+        column = connection.ops.quote_name("title")
+        if params or not title.endswith(column):
+            raise ValueError(f"unexpected title column SQL: {title}")
+        return title[: -len(column)] + connection.ops.quote_name(SEARCH_VECTOR_COLUMN), []
 
 
 class EqualsAnyOf(Expression):
@@ -128,34 +138,213 @@ def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
         # seats_left, instead of twice.
         .alias(held_seats=_seats_taken_expression(now))
         .annotate(
-            seats_left=Greatest(
-                F("capacity") - F("held_seats"), Value(0), output_field=IntegerField()
-            ),
+            seats_left=_seats_left(),
             viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
             series_occurrences=F("series__occurrence_count"),
         )
     )
 
 
-def catalog_list(*, viewer=None) -> QuerySet[Session]:
-    """The public catalog before filters: published sessions, soonest first.
+def _seats_left() -> Greatest:
+    """`capacity - held_seats`, never below 0 (needs the `held_seats` alias)."""
+    return Greatest(F("capacity") - F("held_seats"), Value(0), output_field=IntegerField())
 
-    "Not started yet" is applied by the catalog FilterSet, because an explicit `start_after`
-    replaces that lower bound.
+
+def catalog_base(*, now=None) -> QuerySet[Session]:
+    """The public catalog before filters, lean: published sessions, `seats_left` an alias.
+
+    Filters (`available` reads `seats_left`), ordering and the page's total run on this: its
+    COUNT costs what a plain count does, with no select list to build and then throw away
+    (about a fifth of a catalog request before). `catalog_row_fields` then adds what an entry
+    shows, for the page's rows only. "Not started yet" is applied by the catalog FilterSet,
+    because an explicit `start_after` replaces that lower bound.
     """
-    return sessions_annotated(viewer=viewer).filter(status=Session.Status.PUBLISHED)
+    now = now or timezone.now()
+    return (
+        Session.objects.filter(status=Session.Status.PUBLISHED)
+        .alias(held_seats=_seats_taken_expression(now))
+        .alias(seats_left=_seats_left())
+    )
 
 
-def session_visible_to(*, viewer=None) -> QuerySet[Session]:
+def catalog_row_fields(queryset: QuerySet[Session], *, viewer=None) -> QuerySet[Session]:
+    """What a catalog entry shows beyond the session's columns (see `sessions_annotated`), on
+    a `catalog_base()` queryset after its filters. Adding columns filters no row out, so the
+    count of the queryset before this is the count after it."""
+    return queryset.annotate(
+        seats_left=F("seats_left"),
+        viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
+        series_occurrences=F("series__occurrence_count"),
+    )
+
+
+def catalog_list(*, viewer=None) -> QuerySet[Session]:
+    """The public catalog before filters, with every entry's fields: published sessions."""
+    return catalog_row_fields(catalog_base(), viewer=viewer)
+
+
+def session_visible_to(*, viewer=None, now=None) -> QuerySet[Session]:
     """Sessions anyone may open (published or cancelled), plus the viewer's own drafts."""
     visible = Q(status__in=[Session.Status.PUBLISHED, Session.Status.CANCELLED])
     if viewer is not None and viewer.is_authenticated:
         visible |= Q(creator_id=viewer.pk)
-    return sessions_annotated(viewer=viewer).filter(visible)
+    return sessions_annotated(viewer=viewer, now=now).filter(visible)
 
 
 def session_get_for_viewer(*, session_id: int, viewer=None) -> Session | None:
     return session_visible_to(viewer=viewer).filter(pk=session_id).first()
+
+
+class CreatorRow:
+    """A session's creator from a catalog row: reads like the `User` the serializers expect.
+
+    `avatar_link` is the model's own property, so the rule (uploaded avatar over the
+    provider's picture) stays in one place.
+    """
+
+    avatar_link = User.avatar_link
+    rating_average: Any
+    rating_review_count: int | None
+
+    def __init__(self, values: dict):
+        self.__dict__.update(values)
+        self.avatar = _file(_AVATAR_FIELD, values["avatar"])
+
+    @property
+    def creator_rating(self):
+        """Like the reverse one-to-one: DoesNotExist when the creator has no rating row."""
+        if self.rating_review_count is None:  # never null in a stored rating row
+            raise CreatorRating.DoesNotExist
+        return _Rating(self.rating_average, self.rating_review_count)
+
+
+class _Rating:
+    __slots__ = ("average", "review_count")
+
+    def __init__(self, average, review_count):
+        self.average = average
+        self.review_count = review_count
+
+
+class SessionRow:
+    """A catalog session built from `.values()` instead of model instances.
+
+    The catalog list and detail are the hottest reads; a model instance per session, creator
+    and rating cost more than the serializer (bench/cpu.py). A row carries every concrete
+    Session column (by attname: `creator_id`, `series_id`), every annotation of the queryset
+    it came from, `end_time` (the model's property), `image` as the same FieldFile a model
+    would give, and `creator` as a CreatorRow. So SessionSerializer.to_representation serves
+    rows and model instances alike: a new column or annotation needs no change here.
+    """
+
+    end_time = Session.end_time
+
+    def __init__(self, values: dict):
+        creator = {name: values.pop(column) for name, column in _CREATOR_COLUMNS.items()}
+        self.__dict__.update(values)
+        self.image = _file(_IMAGE_FIELD, values["image"])
+        self.creator = CreatorRow(creator)
+
+
+def _file(field: Any, name: str) -> FieldFile:
+    """The FieldFile a model instance would give for this stored name (its URL, its bool)."""
+    return FieldFile(None, field, name)  # type: ignore[arg-type]  # no instance: only read
+
+
+_IMAGE_FIELD = Session._meta.get_field("image")
+_AVATAR_FIELD = User._meta.get_field("avatar")
+# CreatorRow attribute -> the column it is read from, through the session's creator.
+_CREATOR_COLUMNS = {
+    "id": "creator_id",
+    "username": "creator__username",
+    "first_name": "creator__first_name",
+    "last_name": "creator__last_name",
+    "avatar": "creator__avatar",
+    "avatar_url": "creator__avatar_url",
+    "rating_average": "creator__creator_rating__average",
+    "rating_review_count": "creator__creator_rating__review_count",
+}
+_SESSION_COLUMNS = tuple(field.attname for field in Session._meta.concrete_fields)
+_ROW_COLUMNS = (
+    *_SESSION_COLUMNS,
+    *(column for column in _CREATOR_COLUMNS.values() if column not in _SESSION_COLUMNS),
+)
+
+
+def _row_values(queryset: QuerySet[Session]) -> QuerySet[Session, dict[str, Any]]:
+    # Its annotations come along (`seats_left`, `viewer_sees_meeting_url`, `search_rank`, ...);
+    # its aliases (`held_seats`) are not selected, as in the model path.
+    return queryset.values(*_ROW_COLUMNS, *queryset.query.annotation_select)
+
+
+def catalog_rows(queryset: QuerySet[Session]) -> list[SessionRow]:
+    """Evaluates a catalog queryset (filtered, ordered, sliced) as SessionRows, one query."""
+    return [SessionRow(values) for values in _row_values(queryset)]
+
+
+class _StandInViewer:
+    """A signed-in viewer with a stand-in id, for compiling a shape once (compiled.py)."""
+
+    is_authenticated = True
+
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def _viewer_parts(viewer) -> tuple[bool, int | None]:
+    signed_in = viewer is not None and viewer.is_authenticated
+    return signed_in, (viewer.pk if signed_in else None)
+
+
+def session_row_for_viewer(*, session_id: int, viewer=None) -> SessionRow | None:
+    """`session_get_for_viewer` as a SessionRow (the detail page's read), its SQL compiled
+    once per process (compiled.py)."""
+    signed_in, viewer_id = _viewer_parts(viewer)
+
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
+        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
+        return _row_values(session_visible_to(viewer=stand_in, now=now).filter(pk=stand_in_id))
+
+    values = compiled.values_rows(
+        ("session_detail", signed_in), shape, viewer_id=viewer_id, object_id=session_id
+    )
+    if values is None:
+        rows = catalog_rows(session_visible_to(viewer=viewer).filter(pk=session_id))
+    else:
+        rows = [SessionRow(row) for row in values]
+    return rows[0] if rows else None
+
+
+def _upcoming(now) -> QuerySet[Session]:
+    """The unfiltered catalog: what SessionFilter.not_started gives on catalog_base()."""
+    return catalog_base(now=now).filter(start_time__gt=now)
+
+
+def catalog_upcoming_count() -> int:
+    """How many sessions the unfiltered catalog lists (its page total)."""
+    total = compiled.count("catalog_upcoming", lambda now, viewer_id, object_id: _upcoming(now))
+    return _upcoming(timezone.now()).count() if total is None else total
+
+
+def catalog_upcoming_rows(*, viewer, bottom: int, top: int) -> list[SessionRow]:
+    """Entries `bottom` to `top` of the unfiltered catalog, soonest first, the same rows as
+    the paginated queryset path; SQL compiled once per page slice and viewer kind."""
+    if top <= bottom:
+        return []
+    signed_in, viewer_id = _viewer_parts(viewer)
+
+    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
+        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
+        entries = catalog_row_fields(_upcoming(now), viewer=stand_in)
+        return _row_values(DeepPagePaginator.slice_rows(entries, bottom, top))
+
+    values = compiled.values_rows(
+        ("catalog_upcoming", signed_in, bottom, top), shape, viewer_id=viewer_id
+    )
+    if values is None:
+        entries = catalog_row_fields(_upcoming(timezone.now()), viewer=viewer)
+        return catalog_rows(DeepPagePaginator.slice_rows(entries, bottom, top))
+    return [SessionRow(row) for row in values]
 
 
 def catalog_search(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:

@@ -1,0 +1,151 @@
+"""The catalog's compiled shapes (backend/selectors/compiled.py) answer what the ORM would.
+
+On PostgreSQL the unfiltered catalog and session detail run SQL compiled once per process with
+stand-in values; each case here renders the same requests with that cache and with it
+switched off (the ORM path SQLite always takes) and compares the JSON whole, over what the
+stand-ins replace: "now" (seat holds running out, sessions starting), the viewer (meeting
+URLs, drafts) and the session id.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from backend.models import Booking
+from backend.selectors import compiled
+from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory, UserFactory
+from backend.tests.support.backdating import backdate, expire_hold
+from backend.tests.support.clients import auth_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(user):
+    creator = CreatorFactory(first_name="Ada")
+    now = timezone.now()
+    soon = SessionFactory(creator=creator, capacity=5, start_time=now + timedelta(hours=2))
+    later = SessionFactory(creator=creator, capacity=3, start_time=now + timedelta(days=2))
+    draft = SessionFactory(creator=creator, status="draft", start_time=now + timedelta(days=3))
+    SessionFactory(creator=creator, start_time=now - timedelta(hours=1))  # started: not listed
+    BookingFactory(session=soon, user=user, seats=2)  # confirmed: the user sees the link
+    BookingFactory(session=soon, status=Booking.Status.PENDING)  # in its hold: takes a seat
+    expire_hold(BookingFactory(session=later, status=Booking.Status.PENDING, seats=3))
+    return {"creator": creator, "soon": soon, "later": later, "draft": draft}
+
+
+def both_ways(monkeypatch, requests):
+    """Each (client, path) answered with the compiled shapes, then through the ORM."""
+    with_cache = [(c.get(path).status_code, c.get(path).json()) for c, path in requests]
+    monkeypatch.setattr(compiled, "supported", lambda using="default": False)
+    through_orm = [(c.get(path).status_code, c.get(path).json()) for c, path in requests]
+    return with_cache, through_orm
+
+
+@pytest.mark.postgres
+def test_compiled_list_and_detail_answer_like_the_orm(monkeypatch, catalog, user, api_client):
+    creator_client = auth_client(catalog["creator"])
+    user_client = auth_client(user)
+    paths = [
+        "/api/sessions/",
+        "/api/sessions/?page_size=1",
+        "/api/sessions/?page=2&page_size=1",
+        f"/api/sessions/{catalog['soon'].pk}/",
+        f"/api/sessions/{catalog['draft'].pk}/",
+    ]
+    requests = [(c, p) for c in (api_client, user_client, creator_client) for p in paths]
+    with_cache, through_orm = both_ways(monkeypatch, requests)
+
+    assert with_cache == through_orm
+    anonymous_list = with_cache[0][1]
+    assert anonymous_list["count"] == 2
+    # Confirmed 2 + a pending hold 1 of 5; the expired hold of 3 gives its seats back.
+    assert [(s["title"], s["seats_left"]) for s in anonymous_list["results"]] == [
+        (catalog["soon"].title, 2),
+        (catalog["later"].title, 3),
+    ]
+    assert anonymous_list["results"][0]["meeting_url"] is None
+    user_detail = with_cache[len(paths) + 3][1]
+    assert user_detail["meeting_url"] == catalog["soon"].meeting_url
+    # The draft: the creator's own (200), nobody else's (404).
+    assert [with_cache[i * len(paths) + 4][0] for i in range(3)] == [404, 404, 200]
+
+
+@pytest.mark.postgres
+def test_compiled_shapes_follow_the_clock_and_the_hold_setting(catalog, api_client):
+    soon = catalog["soon"]
+    path = f"/api/sessions/{soon.pk}/"
+    assert api_client.get(path).json()["seats_left"] == 2
+    pending = Booking.objects.get(session=soon, status=Booking.Status.PENDING)
+    backdate(pending, created_at=timedelta(minutes=20))
+    with override_settings(BOOKING_HOLD_MINUTES=30):
+        assert api_client.get(path).json()["seats_left"] == 2  # still within a 30-minute hold
+    with override_settings(BOOKING_HOLD_MINUTES=10):
+        assert api_client.get(path).json()["seats_left"] == 3  # past a 10-minute hold
+    # A session that starts leaves the (compiled) list without a recompile.
+    backdate(soon, start_time=timedelta(minutes=1))
+    assert [s["id"] for s in api_client.get("/api/sessions/").json()["results"]] == [
+        catalog["later"].pk
+    ]
+
+
+@pytest.mark.postgres
+def test_a_new_booking_shows_at_once(catalog, api_client):
+    later = catalog["later"]
+    assert api_client.get(f"/api/sessions/{later.pk}/").json()["seats_left"] == 3
+    BookingFactory(session=later, user=UserFactory())
+    assert api_client.get(f"/api/sessions/{later.pk}/").json()["seats_left"] == 2
+    listed = api_client.get("/api/sessions/").json()["results"]
+    assert [s["seats_left"] for s in listed if s["id"] == later.pk] == [2]
+
+
+@pytest.mark.postgres
+def test_compiled_list_and_detail_query_counts(catalog, user, django_assert_num_queries):
+    user_client = auth_client(user)
+    user_client.get("/api/sessions/")  # compile first; the count is per request after
+    user_client.get(f"/api/sessions/{catalog['soon'].pk}/")
+    with django_assert_num_queries(3):  # the user (JWT), the total, the page
+        assert user_client.get("/api/sessions/").status_code == 200
+    with django_assert_num_queries(2):  # the user, the session
+        assert user_client.get(f"/api/sessions/{catalog['soon'].pk}/").status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_shape_is_compiled_once_per_key(catalog):
+    from backend.models import Session
+
+    built = []
+
+    def shape(now, viewer_id, object_id):
+        built.append(now)
+        return (
+            Session.objects.filter(status="published", start_time__gt=now)
+            .values("id")
+            .order_by("id")
+        )
+
+    first = compiled.values_rows(("test-shape",), shape)
+    second = compiled.values_rows(("test-shape",), shape)
+    assert first == second == [{"id": catalog["soon"].pk}, {"id": catalog["later"].pk}]
+    assert built == [compiled.STAND_IN_NOW]
+
+
+@pytest.mark.postgres
+def test_a_shape_with_a_foreign_datetime_is_not_cached(catalog):
+    from backend.models import Session
+
+    fixed = timezone.now()
+
+    def shape(now, viewer_id, object_id):
+        return Session.objects.filter(start_time__gt=fixed).values("id")
+
+    assert compiled.values_rows(("foreign-datetime",), shape) is None
+
+
+def test_other_databases_take_the_orm_path(is_postgres, catalog, api_client):
+    if is_postgres:
+        pytest.skip("SQLite's path")
+    assert compiled.values_rows(("anything",), lambda *args: None) is None
+    assert api_client.get("/api/sessions/").json()["count"] == 2
