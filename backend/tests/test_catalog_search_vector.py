@@ -1,4 +1,4 @@
-"""The stored search document (migration 0008_catalog_search_vector, PostgreSQL only)."""
+"""The stored search document (migration 0012_catalog_search_vector, PostgreSQL only)."""
 
 import pytest
 from django.db import connection
