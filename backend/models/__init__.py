@@ -3,6 +3,7 @@ from backend.models.catalog import Session
 from backend.models.files import StoredFile
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
+from backend.models.reminders import Reminder
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.series import SessionSeries
 from backend.models.users import User
@@ -14,6 +15,7 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PeriodicRun",
+    "Reminder",
     "Review",
     "ReviewReport",
     "Session",

@@ -78,6 +78,12 @@ class Session(models.Model):
         related_name="sessions",
     )
     series_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Grows by one each time the start, duration or place changes: the SEQUENCE of the
+    # session's calendar events (clients replace an imported event when it grows).
+    schedule_sequence = models.PositiveIntegerField(default=0)
+    # When the start time last moved (null: never). Reminders whose moment had already passed
+    # then are not sent for the new time; the attendees got the "new time" e-mail instead.
+    rescheduled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,6 +4,6 @@ Importing it registers every outbox handler and periodic job; backend.apps impor
 so that the web process can run tasks inline and the registry is complete everywhere.
 """
 
-from backend.tasks import bookings, maintenance, notifications, payments, periodic
+from backend.tasks import bookings, maintenance, notifications, payments, periodic, reminders
 
-__all__ = ["bookings", "maintenance", "notifications", "payments", "periodic"]
+__all__ = ["bookings", "maintenance", "notifications", "payments", "periodic", "reminders"]

@@ -208,6 +208,7 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
         "bookings.expire": 60,
         "outbox.sweep": settings.OUTBOX_SWEEP_SECONDS,
         "files.delete_orphans": 3600,
+        "reminders.send": 60,
     }
     celery_app.finalize()
     schedule = celery_app.conf.beat_schedule
@@ -274,6 +275,7 @@ def test_run_periodic_tasks_runs_every_job_once_now(settings, tmp_path):
         "bookings.expire: 1",
         "outbox.sweep: 1",
         "files.delete_orphans: 1",
+        "reminders.send: 0",
     ]
     booking.refresh_from_db()
     assert booking.status == "expired"
