@@ -63,8 +63,13 @@ def _timed_event(*, uid: str, session: Session, sequence: int, stamp: datetime) 
     event = Event()
     event.add("uid", f"{uid}@{UID_DOMAIN}")
     event.add("dtstamp", stamp.astimezone(UTC))
-    event.add("dtstart", _local(session.start_time, session.timezone))
-    event.add("dtend", _local(session.end_time, session.timezone))
+    # The end from the instant in UTC: in a zone, adding the duration would be wall-clock
+    # arithmetic (an hour off across a DST change) for a session built in memory.
+    start = session.start_time.astimezone(UTC)
+    event.add("dtstart", _local(start, session.timezone))
+    event.add(
+        "dtend", _local(start + timedelta(minutes=session.duration_minutes), session.timezone)
+    )
     event.add("summary", session.title)
     event.add("sequence", sequence)
     return event

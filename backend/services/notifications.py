@@ -18,13 +18,14 @@ Who hears what:
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from backend import booking_rules
 from backend.models import Booking, Session, User
 from backend.selectors.calendar import booking_calendar
 from backend.services.outbox import outbox_enqueue
@@ -75,8 +76,12 @@ def local_time(value: datetime, timezone_name: str) -> datetime:
 def format_when(session: Session, timezone_name: str) -> str:
     """`Monday 30 March 2026, 09:00-10:00 CEST (Europe/Paris)`: the recipient's wall clock,
     the abbreviation in force that day (DST-aware) and the zone's IANA name."""
-    start = local_time(session.start_time, timezone_name)
-    end = local_time(session.end_time, timezone_name)
+    # In UTC first: arithmetic on a datetime in a zone is wall-clock arithmetic (wrong across a
+    # DST change); a session read from the database is in UTC already, one built in memory
+    # may not be.
+    start_utc = session.start_time.astimezone(UTC)
+    start = local_time(start_utc, timezone_name)
+    end = local_time(start_utc + timedelta(minutes=session.duration_minutes), timezone_name)
     end_text = (
         end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%a %d %b %H:%M")
     )
@@ -123,8 +128,9 @@ def _cancel_step(booking: Booking, timezone_name: str) -> Step:
     """What cancelling costs, stated in the recipient's zone (the rule of booking_cancel)."""
     session = booking.session
     if booking.payment_status == Booking.PaymentStatus.PAID:
-        window = timedelta(hours=settings.CANCELLATION_WINDOW_HOURS)
-        deadline = _format_instant(session.start_time - window, timezone_name)
+        deadline = _format_instant(
+            session.start_time.astimezone(UTC) - booking_rules.cancellation_window(), timezone_name
+        )
         text = f"Can't make it? Cancel for a full refund until {deadline}:"
     else:
         text = "Can't make it? Cancel before the start so someone else can have your seat:"
