@@ -187,7 +187,8 @@ def calendar_feed(*, owner: User, now: datetime | None = None) -> bytes:
     events = [booking_event(booking) for booking in _feed_bookings(owner, since)]
     if owner.is_creator:
         events += [
-            session_event(session, seats_booked=session.seats_booked or 0)
+            # `seats_booked` is the queryset's annotation.
+            session_event(session, seats_booked=getattr(session, "seats_booked", None) or 0)
             for session in _feed_sessions(owner, since)
         ]
     return _calendar(events, name="Sessions Marketplace")

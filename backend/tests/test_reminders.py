@@ -27,13 +27,13 @@ def offsets(settings):
 
 def make_session(start_in: timedelta = timedelta(days=3), **fields) -> Session:
     fields.setdefault("creator", CreatorFactory(email="host@example.com", first_name="Hana"))
-    return SessionFactory(
+    return SessionFactory.create(
         start_time=timezone.now() + start_in, price=Decimal("0.00"), title="Pottery", **fields
     )
 
 
 def book(session: Session, email: str, seats: int = 1, **fields) -> Booking:
-    return BookingFactory(
+    return BookingFactory.create(
         session=session,
         user=UserFactory(email=email),
         seats=seats,

@@ -218,7 +218,7 @@ def test_sequence_grows_when_time_or_place_changes_and_uid_stays(paris_session):
 
     def sequence_and_uid() -> tuple[int, str]:
         (event,) = ics_of(booking)[1].walk("VEVENT")
-        return int(event["SEQUENCE"]), str(event["UID"])
+        return int(str(event["SEQUENCE"])), str(event["UID"])
 
     first, uid = sequence_and_uid()
     assert creator_client.patch(url, {"title": "Renamed"}, format="json").status_code == 200
@@ -240,7 +240,7 @@ def test_sequence_grows_when_time_or_place_changes_and_uid_stays(paris_session):
     assert auth_client(booking.user).post(f"/api/bookings/{booking.pk}/cancel/").status_code == 200
     booking.refresh_from_db()
     (event,) = ics_of(booking)[1].walk("VEVENT")
-    assert (int(event["SEQUENCE"]), str(event["UID"]), event["STATUS"]) == (
+    assert (int(str(event["SEQUENCE"])), str(event["UID"]), event["STATUS"]) == (
         first + 4,
         uid,
         "CANCELLED",
