@@ -55,7 +55,7 @@ urlpatterns = [
     ),
     # The feed's token is secrets.token_urlsafe(32); anything else falls through to the 404.
     re_path(
-        r"^calendar/(?P<token>[A-Za-z0-9_-]{20,100})\.ics$",
+        r"^calendar/(?P<calendar_token>[A-Za-z0-9_-]{20,100})\.ics$",
         CalendarFeedView.as_view(),
         name="calendar-feed",
     ),

@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='user',
             name='calendar_token',
-            field=models.CharField(default=backend.models.users.new_calendar_token, max_length=64, unique=True),
+            field=models.CharField(default=backend.models.users.new_calendar_token, help_text="The secret of the calendar feed's URL (`calendar_feed_url` in users/me/).", max_length=64, unique=True),
         ),
         migrations.CreateModel(
             name='Reminder',

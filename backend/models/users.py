@@ -37,7 +37,12 @@ class User(AbstractUser):
     # The secret in the URL of the user's calendar feed (GET /api/calendar/<token>.ics, no JWT:
     # calendar apps cannot send one). Random, not derived from anything; rotating it replaces
     # it, so the old URL stops working.
-    calendar_token = models.CharField(max_length=64, unique=True, default=new_calendar_token)
+    calendar_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_calendar_token,
+        help_text="The secret of the calendar feed's URL (`calendar_feed_url` in users/me/).",
+    )
 
     class Meta:
         db_table = "users"

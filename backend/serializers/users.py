@@ -56,7 +56,7 @@ class UserProfileSerializer(serializers.ModelSerializer):
 
 
 def calendar_feed_path(user: User) -> str:
-    return reverse("calendar-feed", kwargs={"token": user.calendar_token})
+    return reverse("calendar-feed", kwargs={"calendar_token": user.calendar_token})
 
 
 class UserMeSerializer(UserProfileSerializer):

@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.models import User
 from backend.selectors.calendar import calendar_feed, calendar_feed_owner
 from backend.views.bookings import NOT_FOUND, CalendarContentNegotiation, ICalendarRenderer
 
@@ -27,6 +28,8 @@ class CalendarFeedView(APIView):
     permission_classes = [AllowAny]
     renderer_classes = [ICalendarRenderer]
     content_negotiation_class = CalendarContentNegotiation
+    # Never read: it tells the schema what the path parameter is (the model field's help text).
+    queryset = User.objects.none()
 
     @swagger_auto_schema(
         operation_summary="My calendar feed (subscribe to it; no sign-in)",
@@ -47,8 +50,8 @@ class CalendarFeedView(APIView):
             **NOT_FOUND,
         },
     )
-    def get(self, request, token: str):
-        owner = calendar_feed_owner(token=token)
+    def get(self, request, calendar_token: str):
+        owner = calendar_feed_owner(token=calendar_token)
         body = calendar_feed(owner=owner)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         headers = {
