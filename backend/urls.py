@@ -5,6 +5,7 @@ from backend.views import auth, dashboards, errors, files, health, index, users
 from backend.views import payments as payment_views
 from backend.views import payouts as payout_views
 from backend.views.bookings import BookingViewSet, booking_calendar_view
+from backend.views.calendar import CalendarFeedView
 from backend.views.catalog import SessionViewSet
 from backend.views.creators import CreatorViewSet
 from backend.views.reviews import BookingReviewView, ReviewViewSet, SessionReviewsView
@@ -71,6 +72,12 @@ urlpatterns = [
         r"^bookings/(?P<pk>[0-9]+)/calendar\.ics$",
         booking_calendar_view,
         name="booking-calendar",
+    ),
+    # The feed's token is secrets.token_urlsafe(32); anything else falls through to the 404.
+    re_path(
+        r"^calendar/(?P<calendar_token>[A-Za-z0-9_-]{20,100})\.ics$",
+        CalendarFeedView.as_view(),
+        name="calendar-feed",
     ),
     path("bookings/<int:pk>/review/", BookingReviewView.as_view(), name="booking-review"),
     path("sessions/<int:pk>/reviews/", SessionReviewsView.as_view(), name="session-reviews"),

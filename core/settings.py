@@ -491,6 +491,25 @@ MAX_UNPAID_BOOKINGS = env_int("MAX_UNPAID_BOOKINGS", 3)
 # How long a waitlist offer holds its seats before it passes to the next entry.
 WAITLIST_OFFER_MINUTES = env_int("WAITLIST_OFFER_MINUTES", 120)
 
+# --- Reminders and links in e-mails -----------------------------------------------------------
+# Minutes before a session's start at which each confirmed attendee is reminded (each offset
+# once per booking); the creator's "starting soon" goes out at the smallest one.
+_reminder_offsets = env_list("REMINDER_OFFSETS_MINUTES") or ["1440", "60"]
+try:
+    REMINDER_OFFSETS_MINUTES = tuple(
+        sorted({int(value) for value in _reminder_offsets}, reverse=True)
+    )
+except ValueError as _error:
+    raise ImproperlyConfigured("REMINDER_OFFSETS_MINUTES: comma-separated minutes") from _error
+if any(offset <= 0 for offset in REMINDER_OFFSETS_MINUTES):
+    raise ImproperlyConfigured("REMINDER_OFFSETS_MINUTES: every offset must be > 0 minutes")
+# Where the API is reached from outside (links to the calendar feed in e-mails, which have no
+# request to build them from) and where the SPA lives (its booking page in e-mails).
+SITE_URL = (env_str("SITE_URL") or "http://localhost:8000").rstrip("/")
+FRONTEND_URL = (
+    env_str("FRONTEND_URL") or (CORS_ALLOWED_ORIGINS[0] if CORS_ALLOWED_ORIGINS else SITE_URL)
+).rstrip("/")
+
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_URL: console:// (default), locmem://, file:///dir, or smtp://user:pass@host:port
 # (smtp+tls:// for STARTTLS, smtp+ssl:// for implicit TLS).

@@ -5,6 +5,7 @@ from django.contrib import admin
 from backend.admin.common import ViewOnlyAdmin
 from backend.models import (
     OutboxMessage,
+    Reminder,
     StoredFile,
     StripeEvent,
     WebhookDelivery,
@@ -71,3 +72,16 @@ class WebhookDeliveryAdmin(ViewOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("event__public_id", "subscription__url")
     list_select_related = ("subscription", "event")
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ViewOnlyAdmin):
+    """Which reminders were claimed (and so sent) for which start (backend/services/reminders.py).
+    A deleted or edited row would let the next run send that reminder again."""
+
+    list_display = ("id", "session", "booking", "offset_minutes", "start_time", "created_at")
+    list_filter = ("offset_minutes", "created_at")
+    search_fields = ("session__title",)
+    # Booking.__str__ names its user and session.
+    list_select_related = ("session", "booking__user", "booking__session")
+    raw_id_fields = ("session", "booking")

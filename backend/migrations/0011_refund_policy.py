@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='booking',
             name='schedule_changes',
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.SmallIntegerField(default=0),
         ),
         migrations.AddField(
             model_name='booking',

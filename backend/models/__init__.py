@@ -5,6 +5,7 @@ from backend.models.idempotency import IdempotencyKey
 from backend.models.outbox import OutboxMessage, PeriodicRun
 from backend.models.payments import Payment, StripeEvent
 from backend.models.payouts import ConnectedAccount, Transfer, TransferReversal
+from backend.models.reminders import Reminder
 from backend.models.reviews import CreatorRating, Review, ReviewReport
 from backend.models.series import SessionSeries
 from backend.models.users import User
@@ -20,6 +21,7 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PeriodicRun",
+    "Reminder",
     "Review",
     "ReviewReport",
     "Session",

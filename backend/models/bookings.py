@@ -44,9 +44,10 @@ class Booking(models.Model):
     # When the creator last moved the session's start while this booking was active: from then
     # on its user's cancellation refunds in full until the start (CONTRACT.md).
     session_moved_at = models.DateTimeField(null=True, blank=True)
-    # How often its time changed (the session moved, or the booking moved to another session):
-    # the calendar event's SEQUENCE grows with it, so calendar apps take the new time.
-    schedule_changes = models.PositiveSmallIntegerField(default=0)
+    # Added to the session's `schedule_sequence` for this booking's calendar SEQUENCE
+    # (selectors/calendar.py): a move to another session sets it so that the SEQUENCE still
+    # grows by one, so it is negative when the new session changed more often than the old.
+    schedule_changes = models.SmallIntegerField(default=0)
     notes = models.TextField(blank=True, max_length=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -81,6 +81,12 @@ class Session(models.Model):
     # Cancellation tiers `[{"hours_before", "refund_percent"}, ...]` (validated by
     # SessionWriteSerializer); null follows the platform default (booking_rules.refund_policy_of).
     refund_policy = models.JSONField(null=True, blank=True)
+    # Grows by one each time the start, duration or place changes: the SEQUENCE of the
+    # session's calendar events (clients replace an imported event when it grows).
+    schedule_sequence = models.PositiveIntegerField(default=0)
+    # When the start time last moved (null: never). Reminders whose moment had already passed
+    # then are not sent for the new time; the attendees got the "new time" e-mail instead.
+    rescheduled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

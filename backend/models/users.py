@@ -1,7 +1,14 @@
+import secrets
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from backend.timezones import DEFAULT_TIMEZONE, TIMEZONE_MAX_LENGTH, validate_timezone
+
+
+def new_calendar_token() -> str:
+    """256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 class User(AbstractUser):
@@ -23,9 +30,18 @@ class User(AbstractUser):
         max_length=16, choices=OAuthProvider.choices, null=True, blank=True
     )
     oauth_uid = models.CharField(max_length=255, blank=True)
-    # The zone the user reads times in (IANA). Not in the API yet: issue 17 exposes it.
+    # The zone the user reads times in (IANA): every e-mail to them states times in it.
     timezone = models.CharField(
         max_length=TIMEZONE_MAX_LENGTH, default=DEFAULT_TIMEZONE, validators=[validate_timezone]
+    )
+    # The secret in the URL of the user's calendar feed (GET /api/calendar/<token>.ics, no JWT:
+    # calendar apps cannot send one). Random, not derived from anything; rotating it replaces
+    # it, so the old URL stops working.
+    calendar_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_calendar_token,
+        help_text="The secret of the calendar feed's URL (`calendar_feed_url` in users/me/).",
     )
 
     class Meta:

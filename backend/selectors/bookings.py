@@ -5,12 +5,9 @@ Reads never write. A pending booking past its hold already takes no seats; it is
 the row itself.
 """
 
-from datetime import UTC
 from decimal import Decimal
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -110,73 +107,3 @@ def booking_events(*, user: User, booking_id: int) -> QuerySet[BookingEvent]:
         .select_related("actor")
         .order_by("created_at", "id")
     )
-
-
-ICAL_PRODID = "-//Sessions Marketplace//Bookings//EN"
-# Calendar clients update an event they already imported when SEQUENCE grows: by status, plus
-# SEQUENCE_PER_SCHEDULE_CHANGE for each change of its time (larger than any status step).
-SEQUENCE_PER_SCHEDULE_CHANGE = 3
-ICAL_SEQUENCE: dict[str, int] = {
-    Booking.Status.PENDING: 0,
-    Booking.Status.CONFIRMED: 1,
-    Booking.Status.CANCELLED: 2,
-    Booking.Status.EXPIRED: 2,
-}
-
-
-def booking_calendar(*, booking: Booking, now=None) -> bytes:
-    """The booking as an RFC 5545 VCALENDAR with one VEVENT, times in UTC.
-
-    The meeting link is only in the event of a confirmed booking (CONTRACT.md: `meeting_url`
-    is for holders of a confirmed booking); a physical location is public and always there.
-    A cancelled or expired booking gives a STATUS:CANCELLED event with the same UID, so an
-    imported copy can be updated.
-    """
-    from icalendar import Calendar, Event, vCalAddress, vText
-
-    session = booking.session
-    creator = session.creator
-    now = now or timezone.now()
-    confirmed = booking.status == Booking.Status.CONFIRMED
-
-    event = Event()
-    event.add("uid", f"booking-{booking.pk}@sessions-marketplace")
-    event.add("dtstamp", now.astimezone(UTC))
-    event.add("dtstart", session.start_time.astimezone(UTC))
-    event.add("dtend", session.end_time.astimezone(UTC))
-    event.add("summary", session.title)
-    event.add(
-        "sequence",
-        ICAL_SEQUENCE[booking.status] + SEQUENCE_PER_SCHEDULE_CHANGE * booking.schedule_changes,
-    )
-    if booking.status in (Booking.Status.CANCELLED, Booking.Status.EXPIRED):
-        event.add("status", "CANCELLED")
-    else:
-        event.add("status", "CONFIRMED" if confirmed else "TENTATIVE")
-
-    description = [session.description.strip()] if session.description.strip() else []
-    description.append(f"Seats: {booking.seats}. Booking #{booking.pk} ({booking.status}).")
-    location = session.location.strip()
-    if confirmed and session.meeting_url:
-        event.add("url", session.meeting_url)
-        description.append(f"Join: {session.meeting_url}")
-        location = location or session.meeting_url
-    if location:
-        event.add("location", location)
-    event.add("description", "\n\n".join(description))
-
-    # The creator's name at the platform's address: the .ics is shared and forwarded, and a
-    # creator's own e-mail is private (CONTRACT.md shows it to nobody else).
-    platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-    if platform_address:
-        organizer = vCalAddress(f"mailto:{platform_address}")
-        organizer.params["cn"] = vText(creator.get_full_name() or creator.username)
-        event.add("organizer", organizer)
-
-    calendar = Calendar()
-    calendar.add("prodid", ICAL_PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    calendar.add_component(event)
-    return calendar.to_ical()

@@ -43,6 +43,7 @@ class ExportProfileSerializer(serializers.ModelSerializer):
             "avatar_url",
             "oauth_provider",
             "oauth_uid",
+            "timezone",
             "is_active",
             "date_joined",
             "last_login",

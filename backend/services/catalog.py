@@ -58,6 +58,13 @@ UPDATABLE_FIELDS = frozenset(
 )
 
 
+# A change of any of these is a change of the session's time or place: its calendar events'
+# SEQUENCE grows (backend/selectors/calendar.py), so calendar apps update their copy.
+SCHEDULE_FIELDS = frozenset(
+    {"start_time", "duration_minutes", "location", "is_online", "meeting_url"}
+)
+
+
 class DeleteOutcome(Enum):
     DELETED = "deleted"
     CANCELLED = "cancelled"
@@ -202,8 +209,17 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
     previous_start_time = session.start_time
     for name, value in changes.items():
         setattr(session, name, value)
-    if changes:
-        session.save(update_fields=[*changes, "updated_at"])
+    updated = list(changes)
+    if SCHEDULE_FIELDS & set(changes):
+        session.schedule_sequence += 1
+        updated.append("schedule_sequence")
+    if "start_time" in changes:
+        # Reminders whose moment has passed by now are not sent for the new time
+        # (backend/services/reminders.py); the others are re-armed for it.
+        session.rescheduled_at = timezone.now()
+        updated.append("rescheduled_at")
+    if updated:
+        session.save(update_fields=[*updated, "updated_at"])
     if new_status == Status.PUBLISHED:
         emit_session_status(session, type="session.published")
     if new_status == Status.CANCELLED:
@@ -238,7 +254,6 @@ def _session_moved(*, session: Session, previous_start_time: datetime, actor: Us
             actor=actor,
             reason="session_moved",
             session_moved_at=moved_at,
-            schedule_changes=booking.schedule_changes + 1,
         )
     notifications.notify_session_rescheduled(
         session=session, previous_start_time=previous_start_time

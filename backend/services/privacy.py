@@ -37,12 +37,14 @@ from backend import booking_rules
 from backend.exceptions import BookingError, Conflict
 from backend.models import Booking, Session, StoredFile, User, WebhookSubscription
 from backend.models.outbox import OutboxMessage
+from backend.models.users import new_calendar_token
 from backend.services.booking_changes import booking_transition
 from backend.services.bookings import booking_cancel
 from backend.services.catalog import session_delete
 from backend.services.files import file_delete
 from backend.services.locking import lock_booking
 from backend.services.notifications import SEND_EMAIL_TASK
+from backend.timezones import DEFAULT_TIMEZONE
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +269,9 @@ def _anonymise(user: User) -> list[str]:
     user.avatar_url = ""
     user.oauth_provider = None
     user.oauth_uid = ""
+    user.timezone = DEFAULT_TIMEZONE
+    # The calendar feed's URL stops working (it 404s for an inactive account anyway).
+    user.calendar_token = new_calendar_token()
     user.is_active = False
     user.is_staff = False
     user.is_superuser = False

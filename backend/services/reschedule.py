@@ -65,7 +65,11 @@ def booking_reschedule(*, booking_id: int, actor: User, session_id: int) -> Book
             actor=actor,
             reason=f"rescheduled_by_{role.value}_from_session_{previous_session.pk}",
             session=target,
-            schedule_changes=booking.schedule_changes + 1,
+            # The calendar SEQUENCE (session's changes + this) must grow by one across the move.
+            schedule_changes=previous_session.schedule_sequence
+            + booking.schedule_changes
+            + 1
+            - target.schedule_sequence,
             # Moved by the creator, the user did not choose the new date: as when the creator
             # moves a session, their cancellation refunds in full. Their own choice does not.
             session_moved_at=booking.session_moved_at if role == Role.OWNER else timezone.now(),

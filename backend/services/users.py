@@ -30,6 +30,7 @@ from backend.exceptions import Forbidden, ValidationFailed
 from backend.integrations import oauth
 from backend.integrations.oauth import ProviderIdentity
 from backend.models import User
+from backend.models.users import new_calendar_token
 
 logger = logging.getLogger(__name__)
 
@@ -291,14 +292,24 @@ def user_update_profile(
     first_name: str | None = None,
     last_name: str | None = None,
     bio: str | None = None,
+    timezone: str | None = None,
 ) -> User:
-    """Change the editable profile fields; None leaves a field as it is."""
-    changes = {"first_name": first_name, "last_name": last_name, "bio": bio}
+    """Change the editable profile fields; None leaves a field as it is. `timezone` was
+    validated (an IANA name) by the serializer; the model's validator says the same."""
+    changes = {"first_name": first_name, "last_name": last_name, "bio": bio, "timezone": timezone}
     changed = [field for field, value in changes.items() if value is not None]
     for field in changed:
         setattr(user, field, changes[field])
     if changed:
         user.save(update_fields=changed)
+    return user
+
+
+@transaction.atomic
+def user_calendar_token_rotate(*, user: User) -> User:
+    """A new secret for the user's calendar feed: the old URL 404s from the commit on."""
+    user.calendar_token = new_calendar_token()
+    user.save(update_fields=["calendar_token"])
     return user
 
 

@@ -11,6 +11,7 @@ from backend.tasks import (
     payments,
     payouts,
     periodic,
+    reminders,
     webhooks,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "payments",
     "payouts",
     "periodic",
+    "reminders",
     "webhooks",
 ]

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from social_django.models import Association, Nonce, UserSocialAuth
 
-from backend.models import Booking, Payment, Session, StoredFile, StripeEvent, User
+from backend.models import Booking, Payment, Reminder, Session, StoredFile, StripeEvent, User
 from backend.tests.admin_support import (
     BOOKINGS_URL,
     PAYMENTS_URL,
@@ -134,7 +134,7 @@ def test_unused_models_have_no_admin_page(client):
         assert admin.site.is_registered(model)
 
 
-@pytest.mark.parametrize("model", [StripeEvent, StoredFile, Payment])
+@pytest.mark.parametrize("model", [StripeEvent, StoredFile, Payment, Reminder])
 def test_records_are_view_only(client, model):
     staff = log_in_staff(client)
     model_admin = admin.site.get_model_admin(model)

@@ -43,6 +43,7 @@ def test_google_code_creates_user_and_returns_working_tokens(api_client, provide
         "avatar": "https://lh3.googleusercontent.com/ada.png",
         "bio": "",
         "oauth_provider": "google",
+        "timezone": "UTC",
         "date_joined": body["user"]["date_joined"],
     }
     assert (user.oauth_provider, user.oauth_uid) == ("google", "google-sub-1")

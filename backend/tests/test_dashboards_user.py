@@ -116,6 +116,7 @@ def test_user_dashboard_exact_figures(user, user_world):
         "avatar": None,
         "bio": "",
         "oauth_provider": None,
+        "timezone": "UTC",
         "date_joined": data["profile"]["date_joined"],
     }
     assert data["stats"] == {

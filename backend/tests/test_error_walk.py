@@ -88,6 +88,8 @@ def pk_for(regex: str, world) -> int:
 def sample_path(regex: str, pk: int) -> str:
     path = re.sub(r"\(\?P<pk>[^)]*\)", str(pk), regex)
     path = re.sub(r"\(\?P<username>[^)]*\)", "no-such-creator", path)
+    # A well-formed calendar feed token that is nobody's.
+    path = re.sub(r"\(\?P<calendar_token>[^)]*\)", "unknown-feed-token-" + "x" * 24, path)
     path = path.replace(".*", "no/such/thing/")
     return "/" + re.sub(r"\\(.)", r"\1", path)
 

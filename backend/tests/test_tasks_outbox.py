@@ -214,6 +214,7 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
         "webhooks.prune_log": 3600,
         "idempotency.prune_keys": 3600,
         "payouts.schedule": settings.PAYOUT_JOB_SECONDS,  # issue 16
+        "reminders.send": 60,
     }
     celery_app.finalize()
     schedule = celery_app.conf.beat_schedule
@@ -283,6 +284,7 @@ def test_run_periodic_tasks_runs_every_job_once_now(settings, tmp_path):
         "webhooks.prune_log: 0",
         "idempotency.prune_keys: 0",
         "payouts.schedule: 0",  # nothing due here (test_payouts_transfers.py)
+        "reminders.send: 0",
     ]
     booking.refresh_from_db()
     assert booking.status == "expired"

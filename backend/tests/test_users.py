@@ -37,7 +37,9 @@ def test_me_returns_the_full_profile():
         "avatar": "https://lh3.googleusercontent.com/ada.png",
         "bio": "Poet of numbers",
         "oauth_provider": "google",
+        "timezone": "UTC",
         "date_joined": user.date_joined.isoformat().replace("+00:00", "Z"),
+        "calendar_feed_url": f"http://testserver/api/calendar/{user.calendar_token}.ics",
     }
 
 

@@ -19,6 +19,7 @@ from backend.filters import BookingFilter
 from backend.models import Booking, User
 from backend.schema import filterset_parameters
 from backend.selectors import bookings as selectors
+from backend.selectors import calendar as calendar_selectors
 from backend.serializers.bookings import (
     BookingCreateSerializer,
     BookingEventPageSerializer,
@@ -307,8 +308,10 @@ class BookingViewSet(viewsets.GenericViewSet):
     @swagger_auto_schema(
         operation_summary="The booking as an iCalendar (RFC 5545) event",
         operation_description=(
-            "`text/calendar`, for Google Calendar, Outlook and Apple Calendar. Times in UTC; "
-            "the meeting link only for a confirmed booking."
+            "`text/calendar`, for Google Calendar, Outlook and Apple Calendar. Times in the "
+            "session's time zone (`TZID`, with its `VTIMEZONE`; UTC sessions in UTC); a stable "
+            "`UID` per booking and a `SEQUENCE` that grows when the booking's status or the "
+            "session's time or place changes; the meeting link only for a confirmed booking."
         ),
         responses={
             200: openapi.Response(
@@ -320,7 +323,7 @@ class BookingViewSet(viewsets.GenericViewSet):
     def calendar(self, request, pk=None):
         booking = selectors.booking_get_visible(user=request.user, booking_id=int(pk))
         return Response(
-            selectors.booking_calendar(booking=booking),
+            calendar_selectors.booking_calendar(booking=booking),
             content_type="text/calendar; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="booking-{booking.pk}.ics"'},
         )

@@ -12,14 +12,23 @@ from rest_framework.response import Response
 from backend.models import User
 from backend.selectors.privacy import user_export
 from backend.serializers.privacy import ExportSerializer
-from backend.serializers.users import UserProfileSerializer, UserProfileUpdateSerializer
+from backend.serializers.users import (
+    CalendarFeedUrlSerializer,
+    UserMeSerializer,
+    UserProfileUpdateSerializer,
+    calendar_feed_path,
+)
 from backend.services.privacy import user_delete
-from backend.services.users import user_become_creator, user_update_profile
+from backend.services.users import (
+    user_become_creator,
+    user_calendar_token_rotate,
+    user_update_profile,
+)
 from backend.throttling import ScopedRateThrottle, UserRateThrottle
 
 
 class UserViewSet(viewsets.GenericViewSet):
-    serializer_class = UserProfileSerializer
+    serializer_class = UserMeSerializer
     # Only the caller's own account is reachable here; no list, no lookup by id.
     pagination_class = None
     # Set per action (`export`); ScopedRateThrottle ignores views without a scope.
@@ -36,15 +45,16 @@ class UserViewSet(viewsets.GenericViewSet):
     @swagger_auto_schema(
         operation_summary="My profile",
         operation_description=(
-            "The signed-in account's profile. Change names and bio with `update_profile/`, the "
-            "avatar by uploading an image (`POST /api/storage/upload/`, `purpose=avatar`), the "
-            "role with `become_creator/`."
+            "The signed-in account's profile. Change names, bio and time zone with "
+            "`update_profile/`, the avatar by uploading an image (`POST /api/storage/upload/`, "
+            "`purpose=avatar`), the role with `become_creator/`. `calendar_feed_url` is the "
+            "secret address of your calendar feed (`calendar_token/rotate/` replaces it)."
         ),
-        responses={200: UserProfileSerializer},
+        responses={200: UserMeSerializer},
     )
     @action(detail=False, methods=["get"])
     def me(self, request):
-        return Response(UserProfileSerializer(request.user, context={"request": request}).data)
+        return Response(UserMeSerializer(request.user, context={"request": request}).data)
 
     @swagger_auto_schema(
         operation_summary="Delete my account",
@@ -109,27 +119,45 @@ class UserViewSet(viewsets.GenericViewSet):
         methods=["put", "patch"],
         operation_summary="Edit my profile",
         operation_description=(
-            "Only `first_name`, `last_name` and `bio` can change (PUT: all three, PATCH: any). "
+            "Only `first_name`, `last_name`, `bio` and `timezone` can change (PUT: the three "
+            "text fields, `timezone` optional; PATCH: any). `timezone` is an IANA name "
+            "(`Europe/Paris`); an unknown one is a 400 (`errors.timezone`) and changes nothing. "
             "Sending `role`, `email`, `username`, `oauth_*`, `is_staff` or another protected "
             "field is a 400 and changes nothing; a role changes via become_creator."
         ),
         request_body=UserProfileUpdateSerializer,
-        responses={200: UserProfileSerializer},
+        responses={200: UserMeSerializer},
     )
     @action(detail=False, methods=["put", "patch"])
     def update_profile(self, request):
         data = UserProfileUpdateSerializer(data=request.data, partial=request.method == "PATCH")
         data.is_valid(raise_exception=True)
         user = user_update_profile(user=request.user, **data.validated_data)
-        return Response(UserProfileSerializer(user, context={"request": request}).data)
+        return Response(UserMeSerializer(user, context={"request": request}).data)
 
     @swagger_auto_schema(
         operation_summary="Become a creator",
         operation_description="Idempotent: a creator calling it again gets 200 and no change.",
         request_body=no_body,
-        responses={200: UserProfileSerializer},
+        responses={200: UserMeSerializer},
     )
     @action(detail=False, methods=["post"])
     def become_creator(self, request):
         user = user_become_creator(user=request.user)
-        return Response(UserProfileSerializer(user, context={"request": request}).data)
+        return Response(UserMeSerializer(user, context={"request": request}).data)
+
+    @swagger_auto_schema(
+        operation_summary="Replace my calendar feed's secret URL",
+        operation_description=(
+            "A new `calendar_feed_url`; the old one answers 404 from now on (a leaked or shared "
+            "URL is revoked this way). Calendar apps subscribed to the old URL must subscribe "
+            "to the new one."
+        ),
+        request_body=no_body,
+        responses={200: CalendarFeedUrlSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="calendar_token/rotate")
+    def rotate_calendar_token(self, request):
+        user = user_calendar_token_rotate(user=request.user)
+        url = request.build_absolute_uri(calendar_feed_path(user))
+        return Response(CalendarFeedUrlSerializer({"calendar_feed_url": url}).data)
