@@ -13,7 +13,7 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import BookingError, NotFound
 from backend.models import Booking, Session, User
-from backend.services import notifications
+from backend.services import notifications, waitlist, webhooks
 from backend.services.booking_changes import (
     Role,
     booking_for_update,
@@ -75,6 +75,9 @@ def booking_reschedule(*, booking_id: int, actor: User, session_id: int) -> Book
             session_moved_at=booking.session_moved_at if role == Role.OWNER else timezone.now(),
         )
         notifications.notify_booking_rescheduled(booking=booking, previous_session=previous_session)
+        webhooks.emit_booking_rescheduled(booking, previous_session=previous_session)
+        # The seats it left are free: the people waiting for the old session get them first.
+        waitlist.waitlist_seats_freed(session=previous_session)
     return booking
 
 

@@ -28,7 +28,7 @@ from django.utils import timezone
 from backend import booking_rules
 from backend.exceptions import BookingError, NotFound
 from backend.models import Booking, Session, User, WaitlistEntry
-from backend.services import notifications
+from backend.services import notifications, webhooks
 from backend.services.booking_changes import (
     booking_transition,
     bookings_expire_stale,
@@ -225,6 +225,7 @@ def _make_offer(*, session: Session, entry: WaitlistEntry, now) -> None:
     entry.offer_expires_at = booking.hold_expires_at
     entry.save(update_fields=["booking", "status", "offer_expires_at", "updated_at"])
     _notify_offer(entry=entry, booking=booking)
+    webhooks.emit_waitlist_offered(entry, booking=booking)
 
 
 def _queue_mail(*, kind: str, key: str, booking_id: int | None, to: str, subject: str, body: str):

@@ -42,6 +42,7 @@ from backend.models import (
     Review,
     Session,
     User,
+    WaitlistEntry,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
@@ -277,6 +278,51 @@ def emit_booking_change(
             creator_id=booking.session.creator_id,
             ordering_key=f"booking:{booking.pk}",
         )
+
+
+def emit_booking_rescheduled(booking: Booking, *, previous_session: Session) -> None:
+    """booking.rescheduled: the booking moved to another session (called by the reschedule
+    service, in its transaction; `booking.session` is the new one)."""
+
+    def data() -> dict[str, Any]:
+        payload = _booking_data(booking)
+        payload["previous_session"] = {
+            "id": previous_session.pk,
+            "title": previous_session.title,
+            "start_time": _time(previous_session.start_time),
+        }
+        return payload
+
+    webhook_emit(
+        type="booking.rescheduled",
+        data=data,
+        creator_id=booking.session.creator_id,
+        ordering_key=f"booking:{booking.pk}",
+    )
+
+
+def emit_waitlist_offered(entry: WaitlistEntry, *, booking: Booking) -> None:
+    """waitlist.offered: freed seats went to a waiting user as a booking (pending with the
+    offer's hold, or confirmed at once for a free session). Called in the offer's transaction."""
+
+    def data() -> dict[str, Any]:
+        return {
+            "waitlist_entry": {
+                "id": entry.pk,
+                "status": entry.status,
+                "seats": entry.seats,
+                "offer_expires_at": _time(entry.offer_expires_at),
+                "user": _user_ref(entry.user),
+            },
+            **_booking_data(booking),
+        }
+
+    webhook_emit(
+        type="waitlist.offered",
+        data=data,
+        creator_id=booking.session.creator_id,
+        ordering_key=f"booking:{booking.pk}",
+    )
 
 
 def emit_session_status(session: Session, *, type: str) -> None:
