@@ -30,6 +30,7 @@ from backend.services.outbox import outbox_sweep
 from backend.tasks.periodic import PERIODIC_JOBS
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.payments_support import book, pay
+from backend.tests.payouts_support import connected
 from backend.tests.reviews_support import attended_booking, review_of
 from backend.tests.support import auth_client, backdate
 from backend.tests.webhook_support import Receiver, Reply, node_verifies, python_verifier
@@ -72,6 +73,7 @@ def test_each_event_reaches_the_receiver_once_signed_and_in_order(
     receiver, fake_stripe, django_capture_on_commit_callbacks
 ):
     creator = CreatorFactory.create()
+    connected(creator, fake_stripe)  # a paid session is published only with payouts set up
     subscription = subscribe(creator, receiver.url)
     assert subscription["secret"].startswith("whsec_")
     attendee = UserFactory.create()
