@@ -223,6 +223,8 @@ def operation_codes(
     if handler is not None:
         owner: Any = type(view)
         codes |= domain_codes(handler, owner, _serializer_class(view))
+        # Codes a decorator answers before the handler runs (views/idempotency.py).
+        codes |= set(getattr(handler, "extra_error_codes", ()))
     permission_classes = [type(permission) for permission in view.get_permissions()]
     if view.get_authenticators():
         codes |= set(TOKEN_CODES)

@@ -12,10 +12,18 @@ from typing import Any, cast
 from django.http import HttpResponse
 from drf_yasg import openapi
 
+from backend.errors import ErrorCode
 from backend.models import User
 from backend.services import idempotency
 
 HEADER = "Idempotency-Key"
+IDEMPOTENCY_CODES = frozenset(
+    {
+        ErrorCode.INVALID_IDEMPOTENCY_KEY,
+        ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    }
+)
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 IDEMPOTENCY_KEY_PARAMETER = openapi.Parameter(
@@ -72,4 +80,6 @@ def idempotent(handler: Handler) -> Handler:
         )
         return response
 
+    # For Swagger (backend/error_docs.py): the codes the wrapper answers before the handler runs.
+    wrapper.extra_error_codes = IDEMPOTENCY_CODES  # type: ignore[attr-defined]
     return wrapper
