@@ -153,10 +153,13 @@ def test_a_write_that_rolls_back_retires_nothing(
     api_client, session, user, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     api_client.get(detail(session))
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            booking_create(user=user, session_id=session.pk, seats=1)
-            raise RuntimeError("rolled back")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        booking_create(user=user, session_id=session.pk, seats=1)
+        raise RuntimeError("rolled back")
     assert callbacks == []
     with django_assert_num_queries(0):
         assert api_client.get(detail(session)).json()["seats_left"] == 5

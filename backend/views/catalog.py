@@ -129,7 +129,7 @@ class SessionViewSet(viewsets.ModelViewSet):
         """Ready to render here (ETag, cache) as finalize_response would make it."""
         response.accepted_renderer = self.request.accepted_renderer
         response.accepted_media_type = self.request.accepted_media_type
-        response.renderer_context = self.get_renderer_context()
+        response.renderer_context = self.get_renderer_context()  # type: ignore[attr-defined]
         return response
 
     def _list(self, request) -> Response:
