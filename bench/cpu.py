@@ -150,7 +150,7 @@ def main() -> None:
     for name in [*PLAIN, *args.only]:
         template = PLAIN.get(name) or SCENARIOS[name][0]
         caller.cpu_ms(name, template, 5)  # warm up: imports, connection, compiled SQL, cache
-    print(f"{'scenario':<10} {'cpu ms/req':>10} {'plain ms':>9} {'ratio':>6}  (median of rounds)")
+    print(f"{'scenario':<15} {'cpu ms/req':>10} {'plain ms':>9} {'ratio':>6}  (median of rounds)")
     for name in args.only:
         template, plain = SCENARIOS[name]
         ours, theirs, ratios = [], [], []
@@ -161,7 +161,7 @@ def main() -> None:
             theirs.append(plain_ms)
             ratios.append(our_ms / plain_ms)
         print(
-            f"{name:<10} {statistics.median(ours):10.2f} {statistics.median(theirs):9.2f} "
+            f"{name:<15} {statistics.median(ours):10.2f} {statistics.median(theirs):9.2f} "
             f"{statistics.median(ratios):6.2f}  vs {plain}"
         )
 
