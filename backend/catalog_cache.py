@@ -78,6 +78,9 @@ def _replace_tokens(session_ids, *, creators: bool) -> None:
 
 
 def _retire_on_commit(*, session_id: int | None = None, creators: bool = False) -> None:
+    if not enabled():
+        # This instance stores no page; one that does keeps its own for the TTL at most.
+        return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:  # already committed
         _replace_tokens([] if session_id is None else [session_id], creators=creators)
