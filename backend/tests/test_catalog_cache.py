@@ -293,3 +293,20 @@ def test_a_page_rendered_before_a_booking_commits_is_retired_by_the_commit(catal
     writer.result()
     assert reader.get(detail(session)).json()["seats_left"] == 3
     assert entry(reader.get(LIST), session)["seats_left"] == 3
+
+
+def test_one_transaction_retires_pages_once_however_many_locks_it_takes(
+    api_client, catalog_cache_on, django_capture_on_commit_callbacks
+):
+    from backend.catalog_cache import _PendingBump
+
+    session = SessionFactory(capacity=5, price=Decimal("0.00"))
+    BookingFactory.create_batch(3, session=session)
+    api_client.get(detail(session))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        cancelled = auth_client(session.creator).patch(detail(session), {"status": "cancelled"})
+    assert cancelled.status_code == 200
+    bumps = [callback for callback in callbacks if isinstance(callback, _PendingBump)]
+    assert len(bumps) == 1
+    assert bumps[0].session_ids == {session.pk}
+    assert api_client.get(detail(session)).json()["status"] == "cancelled"
