@@ -10,7 +10,12 @@ in short rounds so drifting machine load hits both alike. The median round decid
       python bench/cpu.py [--rounds 7] [--requests 40] [--only list detail]
 
 It needs the seeded database (bench/seed_catalog.py, or one bench/run.sh). Exits 1 when a
-response is not a 200.
+response is not a 200 (or the 304 a `_304` scenario expects).
+
+Scenarios ending in `_cached` or `_304` run with the anonymous page cache on
+(CATALOG_CACHE_SECONDS, backend/catalog_cache.py: Django's cache, so Redis when REDIS_URL is
+set, local memory otherwise), the others with it off: the uncached figures stay what they were.
+`_304` sends the page's ETag back in If-None-Match.
 """
 
 import argparse
@@ -36,6 +41,7 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from backend.models import Session  # noqa: E402
@@ -53,16 +59,28 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "search": ("/api/sessions/?search=python", "baseline"),
     "search2": ("/api/sessions/?search=watercolor%20workshop", "baseline"),
     "detail": ("/api/sessions/{id}/", "baseline_detail"),
+    "list_cached": ("/api/sessions/", "baseline"),
+    "list_304": ("/api/sessions/", "baseline"),
+    "filtered_cached": (
+        "/api/sessions/?category=coding&min_price=10&max_price=80&is_online=true"
+        "&available=true&ordering=-price",
+        "baseline",
+    ),
+    "search_cached": ("/api/sessions/?search=python", "baseline"),
+    # One popular session (a random one of 5,000 would mostly miss in a short round).
+    "detail_cached": ("/api/sessions/{hot}/", "baseline_detail"),
 }
+CACHE_SECONDS = 30
 PLAIN = {
     "baseline": "/bench/baseline/catalog/",
     "baseline_detail": "/bench/baseline/sessions/{id}/",
 }
 
 
-def _environ(path: str) -> dict:
+def _environ(path: str, headers: dict[str, str] | None = None) -> dict:
     path, _, query = path.partition("?")
     return {
+        **(headers or {}),
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
         "QUERY_STRING": query,
@@ -88,27 +106,36 @@ class Caller:
         self.pages = pages
 
     def path(self, template: str) -> str:
-        return template.replace("{id}", str(random.choice(self.ids))).replace(
-            "{page}", str(random.randint(2, self.pages))
+        return (
+            template.replace("{id}", str(random.choice(self.ids)))
+            .replace("{hot}", str(self.ids[0]))
+            .replace("{page}", str(random.randint(2, self.pages)))
         )
 
-    def get(self, template: str) -> bytes:
+    def get(self, template: str, headers: dict[str, str] | None = None, expect: str = "200"):
         status_line: list[str] = []
+        answer_headers: list[tuple[str, str]] = []
 
         def start_response(status, headers, exc_info=None):
             status_line.append(status)
+            answer_headers.extend(headers)
 
-        response = self.handler(_environ(self.path(template)), start_response)
+        response = self.handler(_environ(self.path(template), headers), start_response)
         body = b"".join(response)
         response.close()
-        if not status_line[0].startswith("200"):
+        if not status_line[0].startswith(expect):
             raise SystemExit(f"{template}: {status_line[0]} {body[:300]!r}")
-        return body
+        return body, dict(answer_headers)
 
-    def cpu_ms(self, template: str, requests: int) -> float:
+    def cpu_ms(self, name: str, template: str, requests: int) -> float:
+        settings.CATALOG_CACHE_SECONDS = CACHE_SECONDS if name.endswith(("_cached", "_304")) else 0
+        headers, expect = None, "200"
+        if name.endswith("_304"):
+            _, answer = self.get(template)
+            headers, expect = {"HTTP_IF_NONE_MATCH": answer["ETag"]}, "304"
         started = time.process_time()
         for _ in range(requests):
-            self.get(template)
+            self.get(template, headers, expect)
         return (time.process_time() - started) * 1000 / requests
 
 
@@ -120,21 +147,21 @@ def main() -> None:
     args = parser.parse_args()
     ids = list(Session.objects.filter(status="published").values_list("pk", flat=True)[:5000])
     caller = Caller(ids, pages=max(2, len(ids) // 20 // 2))
-    for template in [*PLAIN.values(), *(SCENARIOS[name][0] for name in args.only)]:
-        for _ in range(5):  # warm up: imports, connection, caches of compiled SQL
-            caller.get(template)
-    print(f"{'scenario':<10} {'cpu ms/req':>10} {'plain ms':>9} {'ratio':>6}  (median of rounds)")
+    for name in [*PLAIN, *args.only]:
+        template = PLAIN.get(name) or SCENARIOS[name][0]
+        caller.cpu_ms(name, template, 5)  # warm up: imports, connection, compiled SQL, cache
+    print(f"{'scenario':<15} {'cpu ms/req':>10} {'plain ms':>9} {'ratio':>6}  (median of rounds)")
     for name in args.only:
         template, plain = SCENARIOS[name]
         ours, theirs, ratios = [], [], []
         for _ in range(args.rounds):
-            plain_ms = caller.cpu_ms(PLAIN[plain], args.requests)
-            our_ms = caller.cpu_ms(template, args.requests)
+            plain_ms = caller.cpu_ms(plain, PLAIN[plain], args.requests)
+            our_ms = caller.cpu_ms(name, template, args.requests)
             ours.append(our_ms)
             theirs.append(plain_ms)
             ratios.append(our_ms / plain_ms)
         print(
-            f"{name:<10} {statistics.median(ours):10.2f} {statistics.median(theirs):9.2f} "
+            f"{name:<15} {statistics.median(ours):10.2f} {statistics.median(theirs):9.2f} "
             f"{statistics.median(ratios):6.2f}  vs {plain}"
         )
 

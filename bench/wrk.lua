@@ -4,6 +4,7 @@
 --   BENCH_IDS     file of session ids, one a line
 --   BENCH_TOKENS  file of JWT access tokens, one a line: a random one per request
 --   BENCH_BODY    request body (JSON); "{id}" is replaced like in the path
+--   BENCH_NO_CACHE  "1": send Cache-Control: no-cache (the catalog then skips its page cache)
 -- At the end it prints one line "STATUS 2xx=.. 201=.. 409=.. 4xx=.. 5xx=.." summed over threads.
 
 local function read_lines(name)
@@ -22,6 +23,7 @@ local body_template = os.getenv("BENCH_BODY")
 if body_template == "" then body_template = nil end
 local ids = read_lines(os.getenv("BENCH_IDS"))
 local tokens = read_lines(os.getenv("BENCH_TOKENS"))
+local no_cache = os.getenv("BENCH_NO_CACHE") == "1"
 
 local threads = {}
 local thread_count = 0
@@ -40,6 +42,7 @@ end
 request = function()
   local id = #ids > 0 and ids[math.random(#ids)] or ""
   local headers = { ["Accept"] = "application/json" }
+  if no_cache then headers["Cache-Control"] = "no-cache" end
   if #tokens > 0 then
     headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   end

@@ -262,6 +262,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Rendered anonymous catalog pages (list and detail) kept in the cache above, and the
+# `Cache-Control: public, max-age` a CDN may hold them for: how stale `seats_left` may be when
+# nothing was written (a hold running out). 0 turns the page cache off (backend/catalog_cache.py).
+CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
+
 # --- Many app instances ----------------------------------------------------------------------
 # How many app instances (hosts, containers, pods) serve this deployment. With more than one,
 # whatever one instance keeps to itself is wrong for the others: a local-memory cache counts

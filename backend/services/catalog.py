@@ -14,7 +14,7 @@ from enum import Enum
 from django.db import transaction
 from django.utils import timezone
 
-from backend import booking_rules
+from backend import booking_rules, catalog_cache
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Booking, Session, User
 from backend.services import notifications, waitlist
@@ -125,6 +125,7 @@ def session_create(
     )
     if session.status == Status.PUBLISHED:
         emit_session_status(session, type="session.published")
+    catalog_cache.catalog_changed(session_id=None)  # a new entry in the lists
     return session
 
 

@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from backend import catalog_cache
 from backend.errors import ErrorCode
 from backend.exceptions import (
     DomainError,
@@ -350,6 +351,7 @@ def _record_avatar(*, owner: User, stored: StoredFile) -> str:
     previous = locked.avatar.name
     stored.save()
     User.objects.filter(pk=owner.pk).update(avatar=stored.key)
+    catalog_cache.creators_changed()  # catalog entries show the creator's avatar
     owner.avatar = stored.key
     return previous
 
@@ -366,6 +368,7 @@ def _record_session_image(*, owner: User, stored: StoredFile) -> str:
     previous = session.image.name
     stored.save()
     Session.objects.filter(pk=session.pk).update(image=stored.key, updated_at=timezone.now())
+    catalog_cache.catalog_changed(session_id=session.pk)
     return previous
 
 
@@ -443,6 +446,7 @@ def file_delete(*, owner: User, key: str) -> None:
         User.objects.filter(pk=owner.pk, avatar=key).update(avatar="")
         Session.objects.filter(creator=owner, image=key).update(image="", updated_at=timezone.now())
         StoredFile.objects.filter(owner=owner, key=key).delete()
+        catalog_cache.creators_changed()  # an avatar or a session image may be gone
     if owner.avatar.name == key:
         owner.avatar = ""
 

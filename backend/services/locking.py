@@ -12,6 +12,7 @@ released at once, silently: these helpers refuse that.
 
 from django.db import transaction
 
+from backend import catalog_cache
 from backend.exceptions import NotFound
 from backend.models import Booking, CreatorRating, Session, User
 
@@ -34,13 +35,17 @@ def lock_session(*, session_id: int) -> Session:
     """
     _require_transaction()
     try:
-        return (
+        session = (
             Session.objects.select_for_update(of=("self",))
             .select_related("creator")
             .get(pk=session_id)
         )
     except Session.DoesNotExist as error:
         raise NotFound("Session not found.") from error
+    # Whoever locks a session is about to change it or its seats: its cached catalog pages
+    # are retired when this transaction commits (over-retiring costs one render, never data).
+    catalog_cache.catalog_changed(session_id=session_id)
+    return session
 
 
 def lock_sessions(*, session_ids: list[int]) -> dict[int, Session]:
@@ -76,4 +81,5 @@ def lock_creator_rating(*, creator_id: int) -> CreatorRating:
     # Concurrent first reviews of one creator: ON CONFLICT DO NOTHING lets one insert win and
     # the others wait for it, instead of failing on the primary key.
     CreatorRating.objects.bulk_create([CreatorRating(creator_id=creator_id)], ignore_conflicts=True)
+    catalog_cache.creators_changed()  # catalog entries show the creator's rating
     return CreatorRating.objects.select_for_update().get(pk=creator_id)

@@ -33,7 +33,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from social_django.models import Code, UserSocialAuth
 
-from backend import booking_rules
+from backend import booking_rules, catalog_cache
 from backend.exceptions import BookingError, Conflict
 from backend.models import Booking, Session, StoredFile, User, WebhookSubscription
 from backend.models.outbox import OutboxMessage
@@ -312,6 +312,7 @@ def user_delete(*, user: User) -> UserDeletion:
         _erase_booking_notes(locked)
         old_email = locked.email
         old_values = _anonymise(locked)
+        catalog_cache.creators_changed()  # their sessions' pages showed the name
         _rewrite_admin_log(user=locked, old_values=old_values)
         _erase_from_outbox(old_email=old_email, old_values=old_values)
     # The caller's object reflects the anonymised row (a view or the admin may show it).

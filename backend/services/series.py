@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from backend import recurrence
+from backend import catalog_cache, recurrence
 from backend.exceptions import Conflict, NotFound, ValidationFailed
 from backend.models import Session, SessionSeries, User
 from backend.services.catalog import UPDATABLE_FIELDS, session_update
@@ -103,6 +103,7 @@ def series_create(
             for occurrence in expansion.occurrences
         ]
     )
+    catalog_cache.catalog_changed(session_id=None)  # new entries in the lists
     return series
 
 

@@ -26,6 +26,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow, datetime_from_epoch
 
+from backend import catalog_cache
 from backend.exceptions import Forbidden, ValidationFailed
 from backend.integrations import oauth
 from backend.integrations.oauth import ProviderIdentity
@@ -302,6 +303,7 @@ def user_update_profile(
         setattr(user, field, changes[field])
     if changed:
         user.save(update_fields=changed)
+        catalog_cache.creators_changed()  # catalog entries show their creator's name
     return user
 
 

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from backend import catalog_cache
 from backend.filters import MAX_ID, MySessionFilter, SessionFilter
 from backend.models import Booking, Session
 from backend.pagination import CatalogPagination
@@ -117,6 +118,21 @@ class SessionViewSet(viewsets.ModelViewSet):
         ),
     )
     def list(self, request, *args, **kwargs):
+        # Anonymous pages come from the shared cache when current (backend/catalog_cache.py).
+        slot = catalog_cache.open_slot(request)
+        cached = catalog_cache.cached_answer(request, slot)
+        if cached is not None:
+            return cached
+        return catalog_cache.rendered_answer(request, self._rendered(self._list(request)), slot)
+
+    def _rendered(self, response: Response) -> Response:
+        """Ready to render here (ETag, cache) as finalize_response would make it."""
+        response.accepted_renderer = self.request.accepted_renderer
+        response.accepted_media_type = self.request.accepted_media_type
+        response.renderer_context = self.get_renderer_context()  # type: ignore[attr-defined]
+        return response
+
+    def _list(self, request) -> Response:
         if SessionFilter.is_unfiltered(request.query_params):
             # The hottest read: its SQL is compiled once per process (selectors/compiled.py).
             bottom, top = self.catalog_paginator.page_bounds(
@@ -141,12 +157,17 @@ class SessionViewSet(viewsets.ModelViewSet):
         # Reading is allowed to anyone (IsCreatorOrReadOnly), so there is no object check.
         # An id past the database's integer range cannot exist: 404, as get_object() says.
         session_id = int(kwargs["pk"])
+        slot = catalog_cache.open_slot(request, session_id=session_id)
+        cached = catalog_cache.cached_answer(request, slot)
+        if cached is not None:
+            return cached
         row = None
         if session_id <= MAX_ID:
             row = selectors.session_row_for_viewer(session_id=session_id, viewer=request.user)
         if row is None:
             raise Http404
-        return Response(self.get_serializer(row).data)
+        response = self._rendered(Response(self.get_serializer(row).data))
+        return catalog_cache.rendered_answer(request, response, slot)
 
     @swagger_auto_schema(
         operation_summary="Create a session (creators)",

@@ -39,6 +39,21 @@ def _clear_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _catalog_page_cache_off(settings) -> None:
+    # Tests read the catalog right after writes they never commit (on_commit retires cached
+    # pages), and count its queries: they see the uncached path. test_catalog_cache.py turns
+    # the page cache on (`catalog_cache_on`) and commits its writes.
+    settings.CATALOG_CACHE_SECONDS = 0
+
+
+@pytest.fixture
+def catalog_cache_on(settings) -> int:
+    """The anonymous page cache (backend/catalog_cache.py) on, for longer than any test."""
+    settings.CATALOG_CACHE_SECONDS = 300
+    return settings.CATALOG_CACHE_SECONDS
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:
     # PBKDF2 is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
