@@ -145,6 +145,7 @@ def start_nginx(prefix: Path, instances: list[Instance]) -> tuple[Process, int]:
     prefix.mkdir()
     shutil.copy(MIME_TYPES, prefix / "mime.types")
     (prefix / "nginx.conf").write_text(conf)
+    assert NGINX is not None  # the module is skipped without it
     process = start_process(
         "nginx",
         [
