@@ -270,10 +270,17 @@ CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
 # --- Many app instances ----------------------------------------------------------------------
 # How many app instances (hosts, containers, pods) serve this deployment. With more than one,
 # whatever one instance keeps to itself is wrong for the others: a local-memory cache counts
-# throttles per instance (N times the limit in total) and local media exist on one disk only.
-# So start-up refuses both instead of running quietly wrong (README "Many instances").
+# throttles per instance (N times the limit in total), local media exist on one disk only, and
+# an SQLite file (no DATABASE_URL) is a database of its own per instance: seats would be sold
+# once per instance. So start-up refuses all three instead of running quietly wrong (README
+# "Many instances").
 APP_INSTANCES = env_int("APP_INSTANCES", 1)
 if APP_INSTANCES > 1:
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        raise ImproperlyConfigured(
+            f"APP_INSTANCES={APP_INSTANCES} needs DATABASE_URL (PostgreSQL): an SQLite file "
+            "would be a separate database on each instance."
+        )
     if not REDIS_URL:
         raise ImproperlyConfigured(
             f"APP_INSTANCES={APP_INSTANCES} needs REDIS_URL: a local-memory cache would count "

@@ -172,23 +172,30 @@ def test_a_second_timestamp_in_the_header_does_not_hide_a_future_one(fake_stripe
 # --- More than one app instance: nothing kept per instance -----------------------------------
 
 
+# `manage check` never connects to the database, so an address nothing listens on will do.
+SHARED = {
+    "REDIS_URL": "redis://127.0.0.1:6379/13",
+    "AWS_STORAGE_BUCKET_NAME": "media",
+    "DATABASE_URL": "postgres://app@127.0.0.1:1/marketplace",
+}
+
+
 @pytest.mark.parametrize(
     ("missing", "message"),
     [
         ({"REDIS_URL": ""}, "APP_INSTANCES=2 needs REDIS_URL"),
         ({"AWS_STORAGE_BUCKET_NAME": ""}, "APP_INSTANCES=2 needs AWS_STORAGE_BUCKET_NAME"),
+        ({"DATABASE_URL": ""}, "APP_INSTANCES=2 needs DATABASE_URL"),
     ],
 )
-def test_many_instances_refuse_a_local_cache_or_local_media(missing, message):
-    shared = {"REDIS_URL": "redis://127.0.0.1:6379/13", "AWS_STORAGE_BUCKET_NAME": "media"}
-    result = manage("check", env=production_env(APP_INSTANCES="2", **{**shared, **missing}))
+def test_many_instances_refuse_a_local_cache_local_media_or_an_sqlite_file(missing, message):
+    result = manage("check", env=production_env(APP_INSTANCES="2", **{**SHARED, **missing}))
     assert result.returncode == 1
     assert message in result.stderr
 
 
-def test_many_instances_start_with_redis_and_s3_and_one_instance_needs_neither():
-    shared = {"REDIS_URL": "redis://127.0.0.1:6379/13", "AWS_STORAGE_BUCKET_NAME": "media"}
-    result = manage("check", env=production_env(APP_INSTANCES="2", **shared))
+def test_many_instances_start_with_postgres_redis_and_s3_and_one_instance_needs_none():
+    result = manage("check", env=production_env(APP_INSTANCES="2", **SHARED))
     assert result.returncode == 0, result.stderr
     alone = manage("check", env={"DJANGO_DEBUG": "true", "APP_INSTANCES": "1", "REDIS_URL": ""})
     assert alone.returncode == 0, alone.stderr
