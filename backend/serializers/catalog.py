@@ -318,6 +318,22 @@ class SessionWriteSerializer(serializers.ModelSerializer):
         ),
     )
 
+    min_attendees = serializers.IntegerField(
+        min_value=1,
+        max_value=10000,
+        required=False,
+        allow_null=True,
+        help_text="Run only if this many seats are committed by decision_at (null: always runs).",
+    )
+    decision_at = UtcDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "When the minimum is decided (default start_time - 48 h): at least 1 h after "
+            "publishing and 1 h before the start. Ignored without min_attendees."
+        ),
+    )
+
     class Meta:
         model = Session
         fields = [
@@ -335,6 +351,8 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             "status",
             "timezone",
             "refund_policy",
+            "min_attendees",
+            "decision_at",
         ]
 
     def validate_title(self, value: str) -> str:
