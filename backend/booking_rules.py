@@ -249,9 +249,7 @@ def check_minimum_settings(
     if min_attendees is None:
         return
     if min_attendees > capacity:
-        raise ValidationFailed(
-            "min_attendees cannot exceed the capacity.", code="invalid_minimum"
-        )
+        raise ValidationFailed("min_attendees cannot exceed the capacity.", code="invalid_minimum")
     if decision_at is None:
         return
     if decision_at > start_time - DECISION_MARGIN:

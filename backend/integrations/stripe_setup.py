@@ -83,7 +83,7 @@ def create_setup_intent(
     client = get_client()
     try:
         setup = client.v1.setup_intents.create(
-            params={
+            params={  # type: ignore[arg-type]
                 "customer": customer,
                 "usage": "off_session",
                 "payment_method_types": ["card"],

@@ -113,7 +113,7 @@ def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: st
         raise BookingError("You already have a booking for this session.", code="already_booked")
     is_free = session.is_free
     # Before a minimum's decision nothing is charged and nothing confirmed: the booking holds
-    # its seat until the decision (paid ones once the card is saved: services/scheduled_payments.py).
+    # its seat until the decision (a paid one once its card is saved, scheduled_payments.py).
     waits = booking_rules.decides_later(session, now)
     if not is_free:
         _check_hold_limit(user=user, now=now)
@@ -275,7 +275,9 @@ def _refuse_cancellation(quote: booking_rules.CancelQuote) -> NoReturn:
     raise BookingError(quote.detail, code="cancellation_window")
 
 
-def cancellation_refund(*, booking: Booking, actor: User | None, quote: booking_rules.CancelQuote) -> None:
+def cancellation_refund(
+    *, booking: Booking, actor: User | None, quote: booking_rules.CancelQuote
+) -> None:
     """What a cancellation does about money: the quoted refund of a paid booking (an outbox
     task, refunds.py), or closing an unpaid booking's checkout. Caller holds lock_booking."""
     if booking.payment_status == PaymentStatus.PAID:

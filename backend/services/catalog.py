@@ -291,10 +291,8 @@ def _check_minimum_change(*, session: Session, changes: dict, new_status: str | 
         has_bookings = session.bookings.filter(status__in=Booking.ACTIVE_STATUSES).exists()
         if has_bookings and (
             minimum is None
-            or old_minimum is None
-            and minimum is not None
-            or old_minimum is not None
-            and minimum > old_minimum
+            or (old_minimum is None and minimum is not None)
+            or (old_minimum is not None and minimum > old_minimum)
         ):
             raise Conflict(
                 "People have booked: the minimum can only be lowered.", code="minimum_raised"

@@ -114,9 +114,7 @@ def session_decide_minimum(*, session_id: int, now: datetime | None = None) -> s
 
 
 def _ids(session: Session, condition) -> list[int]:
-    return list(
-        session.bookings.filter(condition).order_by("id").values_list("id", flat=True)
-    )
+    return list(session.bookings.filter(condition).order_by("id").values_list("id", flat=True))
 
 
 def _run(*, session: Session, now: datetime) -> tuple[int, int]:
@@ -152,13 +150,15 @@ def _call_off(*, session: Session, now: datetime) -> int:
     ids = _ids(session, booking_rules.seat_holding_q(now))
     for booking_id in ids:
         booking = lock_booking(booking_id=booking_id)
+        # Paid only if booked after decision_at but before this ran: refunded in full.
+        was_paid = booking.payment_status == PaymentStatus.PAID
         booking_transition(
             booking,
             actor=None,
             reason=booking_rules.MINIMUM_NOT_REACHED,
             status=Status.CANCELLED,
             cancelled_at=now,
-            **({"refund_percent": 100} if booking.payment_status == PaymentStatus.PAID else {}),
+            refund_percent=100 if was_paid else None,
         )
         cancellation_refund(
             booking=booking,

@@ -589,9 +589,9 @@ def notify_card_saved(*, booking: Booking) -> None:
             booking.user,
             f"Seat held: {session.title}",
             f"Your seat is held and your card is saved, not charged. {session.title} runs if "
-            f"{session.min_attendees} seat(s) are booked by {_decision_text(session, timezone_name)}"
-            ": then your card is charged and the booking confirmed. If not, the session is "
-            "called off and you pay nothing.",
+            f"{session.min_attendees} seat(s) are booked by "
+            f"{_decision_text(session, timezone_name)}: then your card is charged and the "
+            "booking confirmed. If not, the session is called off and you pay nothing.",
             steps=[Step("See your booking:", _booking_url(booking))],
         )
     )

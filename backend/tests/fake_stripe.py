@@ -6,8 +6,9 @@ It implements only what the payment service uses: PaymentIntents (create, retrie
 with a saved card, `confirm=true` and `off_session=true`, they charge it at once or answer
 402 `card_declined` / `authentication_required` with the intent left open), Customers (create),
 SetupIntents (create, retrieve, confirm, cancel: `save_card` plays Stripe.js saving a test
-card), PaymentMethods (detach), Refunds (create), and for Connect: Accounts (create, retrieve), Account Links (create), Transfers
-(create, with `source_transaction`) and Transfer Reversals (create), with Stripe's idempotency
+card), PaymentMethods (detach), Refunds (create), and for Connect: Accounts (create,
+retrieve), Account Links (create), Transfers (create, with `source_transaction`) and Transfer
+Reversals (create), with Stripe's idempotency
 semantics (same key + same path -> the first answer again). `complete_onboarding` plays the
 creator finishing Stripe's hosted onboarding; `dispute_for` builds the Dispute object of a
 `charge.dispute.*` event. Tests drive the customer's side (`succeed`, `decline`, `cancel`),
@@ -626,7 +627,10 @@ class FakeStripe:
             setup["last_setup_error"] = error
             self._emit("setup_intent.setup_failed", setup)
             return 402, {"error": {**error, "setup_intent": setup}}
-        if card not in SUCCEEDING_PAYMENT_METHODS and card not in OFF_SESSION_FAILING_PAYMENT_METHODS:
+        if (
+            card not in SUCCEEDING_PAYMENT_METHODS
+            and card not in OFF_SESSION_FAILING_PAYMENT_METHODS
+        ):
             return _error(400, "invalid_request_error", f"No such PaymentMethod: '{card}'")
         payment_method_id = f"pm_{secrets.token_hex(12)}"
         self.state.payment_methods[payment_method_id] = {
@@ -655,7 +659,9 @@ class FakeStripe:
     def _detach_payment_method(self, payment_method_id: str) -> tuple[int, Any]:
         method = self.state.payment_methods.get(payment_method_id)
         if method is None:
-            return _error(404, "invalid_request_error", "No such PaymentMethod.", "resource_missing")
+            return _error(
+                404, "invalid_request_error", "No such PaymentMethod.", "resource_missing"
+            )
         if method["customer"] is None:
             message = "The payment method you provided is not attached to a customer."
             return _error(400, "invalid_request_error", message, "payment_method_unexpected_state")

@@ -9,13 +9,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from backend.exceptions import IntegrationUnavailable
 from backend.models import Booking, OutboxMessage, Session
 from backend.services import minimum, scheduled_payments
 from backend.services.bookings import booking_cancel, booking_create
+from backend.tasks.periodic import run_all_periodic_jobs
 from backend.tests.factories import SessionFactory, UserFactory
 from backend.tests.payments_support import deliver
 from backend.tests.support import auth_client, backdate, run_concurrently
-from backend.tasks.periodic import run_all_periodic_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ CREATE_URL = "/api/payment/create-intent/"
 CONFIRM_URL = "/api/payment/confirm/"
 
 
-def minimum_session(*, min_attendees=2, capacity=5, price="25.00", **fields) -> Session:
+def minimum_session(*, min_attendees=2, capacity=5, price="25.00", **fields):
     start = timezone.now() + timedelta(days=5)
     return SessionFactory(
         price=Decimal(price),
@@ -188,9 +189,9 @@ def test_the_signed_setup_intent_webhook_schedules_the_booking(fake_stripe, api_
     session = minimum_session()
     user = UserFactory()
     booking = booking_create(user=user, session_id=session.pk)
-    setup_id = auth_client(user).post(CREATE_URL, {"booking_id": booking.pk}).json()[
-        "setup_intent_id"
-    ]
+    setup_id = (
+        auth_client(user).post(CREATE_URL, {"booking_id": booking.pk}).json()["setup_intent_id"]
+    )
     saved = fake_stripe.save_card(setup_id)
 
     payload, signature = fake_stripe.signed_event("setup_intent.succeeded", saved)
@@ -286,7 +287,7 @@ def test_the_charge_task_run_twice_charges_once(fake_stripe):
 
     # A retry after the first answer was lost: the idempotency key gives the same charge.
     fake_stripe.fail_next("/v1/payment_intents", after_processing=True)
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrationUnavailable):
         scheduled_payments.charge_scheduled(booking_id=booking.pk)
     assert scheduled_payments.charge_scheduled(booking_id=booking.pk) == "confirmed"
     assert scheduled_payments.charge_scheduled(booking_id=booking.pk) == "nothing_to_charge"
@@ -469,6 +470,4 @@ def test_no_oversell_while_scheduled_bookings_hold_seats(fake_stripe):
 
     made = [r for r in results if isinstance(r, Booking)]
     assert len(made) == 1
-    assert {getattr(r, "code", None) for r in results if not isinstance(r, Booking)} == {
-        "sold_out"
-    }
+    assert {getattr(r, "code", None) for r in results if not isinstance(r, Booking)} == {"sold_out"}

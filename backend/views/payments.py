@@ -44,7 +44,9 @@ class PaymentCreateIntentView(APIView):
     def post(self, request):
         serializer = PaymentIntentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        intent = payment_start(user=request.user, booking_id=serializer.validated_data["booking_id"])
+        intent = payment_start(
+            user=request.user, booking_id=serializer.validated_data["booking_id"]
+        )
         return Response(PaymentIntentOutputSerializer(intent).data)
 
 
