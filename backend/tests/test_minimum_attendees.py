@@ -471,3 +471,32 @@ def test_no_oversell_while_scheduled_bookings_hold_seats(fake_stripe):
     made = [r for r in results if isinstance(r, Booking)]
     assert len(made) == 1
     assert {getattr(r, "code", None) for r in results if not isinstance(r, Booking)} == {"sold_out"}
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+
+def test_catalog_shows_committed_seats_and_filters_by_whether_sessions_run(
+    fake_stripe, api_client, django_assert_num_queries
+):
+    waiting = minimum_session(min_attendees=3)
+    save_card(fake_stripe, UserFactory(), waiting, seats=2)
+    booking_create(user=UserFactory(), session_id=waiting.pk)  # card not saved: not committed
+    reached = minimum_session(min_attendees=1)
+    save_card(fake_stripe, UserFactory(), reached)
+    always = SessionFactory()
+
+    with django_assert_num_queries(2):  # the total, the page
+        pending = api_client.get("/api/sessions/?runs=pending_minimum")
+    with django_assert_num_queries(2):
+        confirmed = api_client.get("/api/sessions/?runs=confirmed")
+    detail = api_client.get(f"/api/sessions/{waiting.pk}/").json()
+
+    assert [s["id"] for s in pending.json()["results"]] == [waiting.pk]
+    assert sorted(s["id"] for s in confirmed.json()["results"]) == sorted([reached.pk, always.pk])
+    assert (detail["min_attendees"], detail["committed_seats"], detail["seats_to_go"]) == (3, 2, 1)
+    assert detail["seats_left"] == 2  # the unsaved card's hold still takes a seat
+    assert detail["decision_at"] == waiting.decision_at.isoformat().replace("+00:00", "Z")
+    listed = {s["id"]: s for s in confirmed.json()["results"]}
+    assert (listed[always.pk]["min_attendees"], listed[always.pk]["seats_to_go"]) == (None, 0)
+    assert api_client.get("/api/sessions/?runs=maybe").status_code == 400
