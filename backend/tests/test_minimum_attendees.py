@@ -500,3 +500,24 @@ def test_catalog_shows_committed_seats_and_filters_by_whether_sessions_run(
     listed = {s["id"]: s for s in confirmed.json()["results"]}
     assert (listed[always.pk]["min_attendees"], listed[always.pk]["seats_to_go"]) == (None, 0)
     assert api_client.get("/api/sessions/?runs=maybe").status_code == 400
+
+
+def test_the_creator_dashboard_lists_sessions_waiting_for_their_minimum(
+    fake_stripe, django_assert_num_queries
+):
+    waiting = minimum_session(min_attendees=3)
+    save_card(fake_stripe, UserFactory(), waiting)
+    decided = minimum_session(min_attendees=1, creator=waiting.creator)
+    save_card(fake_stripe, UserFactory(), decided)
+    reach_decision(decided)
+    minimum.session_decide_minimum(session_id=decided.pk)
+    SessionFactory(creator=waiting.creator)  # no minimum
+    client = auth_client(waiting.creator)
+
+    with django_assert_num_queries(9):  # the user (JWT) and the dashboard's 8
+        body = client.get("/api/dashboard/creator/").json()
+
+    assert [
+        (s["id"], s["min_attendees"], s["committed_seats"], s["seats_to_go"])
+        for s in body["waiting_for_minimum"]
+    ] == [(waiting.pk, 3, 1, 2)]
