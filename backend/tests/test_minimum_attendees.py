@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from backend.exceptions import IntegrationUnavailable
 from backend.models import Booking, OutboxMessage, Session
-from backend.services import minimum, scheduled_payments
+from backend.services import minimum, outbox, payouts, scheduled_payments
 from backend.services.bookings import booking_cancel, booking_create
 from backend.tasks.periodic import run_all_periodic_jobs
 from backend.tests.factories import SessionFactory, UserFactory
 from backend.tests.payments_support import deliver
-from backend.tests.support import auth_client, backdate, run_concurrently
+from backend.tests.support import auth_client, backdate, run_concurrently, wait_after
 
 pytestmark = pytest.mark.django_db
 
@@ -425,11 +425,13 @@ def test_the_periodic_job_asks_once_per_due_session():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_deciders_at_once_decide_once_and_charge_each_booking_once(fake_stripe):
+def test_two_deciders_at_once_decide_once_and_charge_each_booking_once(fake_stripe, monkeypatch):
     session = minimum_session(min_attendees=2)
     bookings = [save_card(fake_stripe, UserFactory(), session) for _ in range(3)]
     reach_decision(session)
     OutboxMessage.objects.all().delete()
+    # The tasks the decision asks for wait for the workers below (no inline run on commit).
+    monkeypatch.setattr(outbox, "outbox_relay", lambda **kwargs: None)
 
     results = run_concurrently(
         [lambda: minimum.session_decide_minimum(session_id=session.pk)] * 2, raise_errors=True
@@ -521,3 +523,26 @@ def test_the_creator_dashboard_lists_sessions_waiting_for_their_minimum(
         (s["id"], s["min_attendees"], s["committed_seats"], s["seats_to_go"])
         for s in body["waiting_for_minimum"]
     ] == [(waiting.pk, 3, 1, 2)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_past_the_check_at_once_still_charge_once(fake_stripe, monkeypatch):
+    """Both workers read the booking as scheduled before either calls Stripe (the worst
+    interleaving, every time): the idempotency key is what keeps it to one charge."""
+    session = minimum_session(min_attendees=1)
+    booking = save_card(fake_stripe, UserFactory(), session)
+    monkeypatch.setattr(outbox, "outbox_relay", lambda **kwargs: None)
+    reach_decision(session)
+    minimum.session_decide_minimum(session_id=session.pk)
+    wait_after(monkeypatch, payouts, "has_connected_account", parties=2)
+
+    results = run_concurrently(
+        [lambda: scheduled_payments.charge_scheduled(booking_id=booking.pk)] * 2,
+        raise_errors=True,
+    )
+
+    assert sorted(results) == ["already_applied", "confirmed"]
+    assert len(fake_stripe.off_session_charges()) == 1
+    booking.refresh_from_db()
+    assert (booking.status, booking.payment_status) == ("confirmed", "paid")
