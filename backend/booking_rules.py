@@ -37,10 +37,15 @@ STATUS_TRANSITIONS: dict[str, set[str]] = {
 # Payment statuses only move forward, so out-of-order webhooks cannot undo a payment. The one
 # way back is a dispute (charge.dispute.created) that the platform wins (charge.dispute.closed,
 # `won`): disputed -> paid; a lost one ends refunded, the money gone back to the cardholder.
+# A session with a minimum: unpaid -> scheduled once the card is saved (SetupIntent), then at
+# the decision scheduled -> paid (the off-session charge) or failed (declined, or the bank wants
+# the customer: a normal hold to pay on-session follows). A scheduled booking cancelled (or
+# called off) keeps `scheduled`: nothing was ever charged, so there is nothing to refund.
 PAYMENT_TRANSITIONS: dict[str, set[str]] = {
     PaymentStatus.NOT_REQUIRED: set(),
-    PaymentStatus.UNPAID: {PaymentStatus.PAID, PaymentStatus.FAILED},
-    PaymentStatus.FAILED: {PaymentStatus.PAID},
+    PaymentStatus.UNPAID: {PaymentStatus.PAID, PaymentStatus.FAILED, PaymentStatus.SCHEDULED},
+    PaymentStatus.SCHEDULED: {PaymentStatus.PAID, PaymentStatus.FAILED},
+    PaymentStatus.FAILED: {PaymentStatus.PAID, PaymentStatus.SCHEDULED},
     PaymentStatus.PAID: {PaymentStatus.REFUNDED, PaymentStatus.DISPUTED},
     PaymentStatus.DISPUTED: {PaymentStatus.PAID, PaymentStatus.REFUNDED},
     PaymentStatus.REFUNDED: set(),
@@ -176,6 +181,86 @@ def validate_seats(seats: object) -> int:
             f"seats must be between 1 and {MAX_SEATS_PER_BOOKING}.", code="invalid_seats"
         )
     return seats
+
+
+# --- sessions that run only if enough people book (CONTRACT.md) --------------------------------
+
+DEFAULT_DECISION_LEAD = timedelta(hours=48)
+# The decision is at least this long after publishing and before the start.
+DECISION_MARGIN = timedelta(hours=1)
+DECISION_RUNS = "runs"
+DECISION_CALLED_OFF = "called_off"
+MINIMUM_NOT_REACHED = "minimum_not_reached"
+
+
+def decides_later(session: Session, now: datetime | None = None) -> bool:
+    """A booking made now waits for the session's decision: it has a minimum, the decision is
+    still ahead and has not been made. After it, bookings follow the v1 rules."""
+    return (
+        session.min_attendees is not None
+        and session.decided_at is None
+        and session.decision_at is not None
+        and (now or timezone.now()) < session.decision_at
+    )
+
+
+def committed_q(now: datetime | None = None, prefix: str = "") -> Q:
+    """Bookings that count towards the minimum: confirmed, or pending with the card saved
+    (`scheduled`) or needing no payment, within their hold. An unpaid hold whose card is not
+    saved yet holds a seat but has committed to nothing."""
+    return Q(**{f"{prefix}status": Status.CONFIRMED}) | Q(
+        **{
+            f"{prefix}status": Status.PENDING,
+            f"{prefix}payment_status__in": (PaymentStatus.SCHEDULED, PaymentStatus.NOT_REQUIRED),
+            f"{prefix}hold_expires_at__gt": now or timezone.now(),
+        }
+    )
+
+
+def committed_seats(*, session: Session, now: datetime | None = None) -> int:
+    """Seats that count towards `min_attendees`. The decision reads it under the session lock."""
+    return session.bookings.filter(committed_q(now)).aggregate(total=Sum("seats"))["total"] or 0
+
+
+def seats_to_go(*, min_attendees: int | None, committed: int) -> int:
+    return max((min_attendees or 0) - committed, 0)
+
+
+def scheduled_hold_expires_at(session: Session) -> datetime:
+    """A booking waiting for the decision holds its seat until the start: the decision job
+    replaces it (confirmed, a short hold to pay, or cancelled) long before then."""
+    return session.start_time
+
+
+def default_decision_at(start_time: datetime) -> datetime:
+    return start_time - DEFAULT_DECISION_LEAD
+
+
+def check_minimum_settings(
+    *,
+    min_attendees: int | None,
+    decision_at: datetime | None,
+    start_time: datetime,
+    capacity: int,
+    publishing_at: datetime | None,
+) -> None:
+    """The contract's bounds: 1 <= min_attendees <= capacity; the decision at least an hour
+    before the start and, when the session is (being) published, an hour from now."""
+    if min_attendees is None:
+        return
+    if min_attendees > capacity:
+        raise ValidationFailed("min_attendees cannot exceed the capacity.", code="invalid_minimum")
+    if decision_at is None:
+        return
+    if decision_at > start_time - DECISION_MARGIN:
+        raise ValidationFailed(
+            "decision_at must be at least 1 hour before the start time.", code="invalid_decision_at"
+        )
+    if publishing_at is not None and decision_at < publishing_at + DECISION_MARGIN:
+        raise ValidationFailed(
+            "decision_at must be at least 1 hour after the session is published.",
+            code="invalid_decision_at",
+        )
 
 
 def booking_amount(*, unit_price: Decimal, seats: int) -> Decimal:

@@ -48,6 +48,12 @@ class ErrorCode(StrEnum):
         400,
         "The largest booking's amount would exceed what Stripe can charge.",
     )
+    INVALID_MINIMUM = "invalid_minimum", 400, "min_attendees is above the session's capacity."
+    INVALID_DECISION_AT = (
+        "invalid_decision_at",
+        400,
+        "decision_at is less than 1 h before the start or less than 1 h after publishing.",
+    )
     START_TIME_PAST = "start_time_past", 400, "The session's start time is in the past."
     INVALID_TIMEZONE = "invalid_timezone", 400, "Not an IANA time zone name."
     INVALID_RRULE = "invalid_rrule", 400, "The series' RRULE is not valid RFC 5545."
@@ -139,6 +145,17 @@ class ErrorCode(StrEnum):
     ALREADY_REPORTED = "already_reported", 409, "You already reported this review."
     BOOKING_CONFLICT = "booking_conflict", 409, "The booking's state does not allow this."
     SOLD_OUT = "sold_out", 409, "The session has no seats left."
+    MINIMUM_RAISED = (
+        "minimum_raised",
+        409,
+        "People have booked: min_attendees can only be lowered (not raised, added or removed).",
+    )
+    DECISION_MOVED_LATER = (
+        "decision_moved_later",
+        409,
+        "People have booked: decision_at cannot move later.",
+    )
+    MINIMUM_DECIDED = "minimum_decided", 409, "The session's minimum has already been decided."
     NOT_ENOUGH_SEATS = "not_enough_seats", 409, "Fewer seats are left than asked for."
     TOO_MANY_HOLDS = (
         "too_many_holds",

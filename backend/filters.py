@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django_filters.constants import EMPTY_VALUES
 
 from backend.models import Booking, Session, User
-from backend.selectors.catalog import catalog_search
+from backend.selectors.catalog import catalog_filter_runs, catalog_search
 from backend.selectors.creators import creator_search, creator_with_category
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
@@ -160,6 +160,12 @@ class SessionFilter(django_filters.FilterSet):
         method="filter_available",
         help_text="`true`: sessions with seats left; `false`: sold-out ones.",
     )
+    runs = django_filters.ChoiceFilter(
+        choices=[("confirmed", "confirmed"), ("pending_minimum", "pending_minimum")],
+        method="filter_runs",
+        help_text="`confirmed`: sessions that will run (no minimum, or it is reached or "
+        "decided); `pending_minimum`: still waiting for their minimum.",
+    )
     series = IdFilter(
         field_name="series_id",
         min_value=1,
@@ -217,6 +223,9 @@ class SessionFilter(django_filters.FilterSet):
 
     def filter_is_online(self, queryset, name, value):
         return queryset.filter(is_online=value in TRUE_VALUES)
+
+    def filter_runs(self, queryset, name, value):
+        return catalog_filter_runs(queryset, value)
 
     def filter_available(self, queryset, name, value):
         if value in TRUE_VALUES:

@@ -16,6 +16,9 @@ class Booking(models.Model):
         REFUNDED = "refunded", "Refunded"
         FAILED = "failed", "Failed"
         DISPUTED = "disputed", "Disputed"
+        # The card is saved (a SetupIntent) and is charged off-session at the session's
+        # decision time, if it runs (CONTRACT.md, "Sessions that run only if enough people book").
+        SCHEDULED = "scheduled", "Scheduled"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.CONFIRMED)
 
@@ -57,6 +60,12 @@ class Booking(models.Model):
     # booking moves on: a cancelled hold's expiry is what a re-booking inherits (no fresh hold
     # by cancel and re-book). The API shows it for pending bookings only.
     hold_expires_at = models.DateTimeField(null=True, blank=True)
+    # The card saved for an off-session charge at the decision time (a session with a minimum):
+    # the Stripe customer made for this booking, its SetupIntent, and the payment method it
+    # saved. The method is detached once it is no longer needed (called off, cancelled).
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    setup_intent_id = models.CharField(max_length=255, blank=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         db_table = "bookings"
@@ -77,6 +86,7 @@ class Booking(models.Model):
                         "refunded",
                         "failed",
                         "disputed",
+                        "scheduled",
                     ]
                 ),
                 name="booking_payment_status_valid",

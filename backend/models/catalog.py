@@ -87,6 +87,19 @@ class Session(models.Model):
     # When the start time last moved (null: never). Reminders whose moment had already passed
     # then are not sent for the new time; the attendees got the "new time" e-mail instead.
     rescheduled_at = models.DateTimeField(null=True, blank=True)
+    # Runs only if enough people book (CONTRACT.md, "Sessions that run only if enough people
+    # book"): null `min_attendees` always runs. Until `decision_at` paid bookings save a card
+    # and are charged only when the minimum of committed seats is reached.
+    min_attendees = models.PositiveIntegerField(null=True, blank=True)
+    decision_at = models.DateTimeField(null=True, blank=True)
+    # The decision, made once under the session lock (services/minimum.py): `decided_at` set is
+    # the claim that keeps a second beat or worker from deciding again.
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision = models.CharField(
+        max_length=16, blank=True, choices=[("runs", "Runs"), ("called_off", "Called off")]
+    )
+    # Why it was cancelled when the system did it ("minimum_not_reached"); blank otherwise.
+    cancel_reason = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,6 +120,10 @@ class Session(models.Model):
                 condition=models.Q(status__in=["draft", "published", "cancelled"]),
                 name="session_status_valid",
             ),
+            models.CheckConstraint(
+                condition=models.Q(min_attendees__isnull=True) | models.Q(min_attendees__gte=1),
+                name="session_min_attendees_gte_1",
+            ),
             models.UniqueConstraint(
                 fields=["series", "series_position"],
                 condition=models.Q(series__isnull=False),
@@ -124,6 +141,12 @@ class Session(models.Model):
             models.Index(fields=["status", "start_time", "id"], name="session_status_start_id_idx"),
             models.Index(fields=["status", "category", "start_time"], name="session_category_idx"),
             models.Index(fields=["status", "price"], name="session_status_price_idx"),
+            # The decision job: sessions whose minimum is still to be decided, by decision time.
+            models.Index(
+                fields=["decision_at"],
+                name="session_undecided_idx",
+                condition=models.Q(min_attendees__isnull=False, decided_at__isnull=True),
+            ),
             # A creator's own sessions.
             models.Index(fields=["creator", "-start_time"], name="session_creator_idx"),
         ]
@@ -134,6 +157,10 @@ class Session(models.Model):
     @property
     def end_time(self):
         return self.start_time + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def has_minimum(self) -> bool:
+        return self.min_attendees is not None
 
     @property
     def is_free(self) -> bool:

@@ -30,7 +30,8 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from backend.booking_rules import seat_holding_q, stale_hold_q
+from backend import booking_rules
+from backend.booking_rules import committed_q, seat_holding_q, stale_hold_q
 from backend.models import Booking, CreatorRating, Session, User, WaitlistEntry
 from backend.models.catalog import SessionQuerySet
 from backend.pagination import DeepPagePaginator
@@ -112,6 +113,27 @@ def _seats_taken_expression(now=None):
     return Coalesce(Subquery(holding, output_field=IntegerField()), Value(0))
 
 
+def committed_seats_expression(now=None) -> Case:
+    """Seats counting towards the session's minimum (booking_rules.committed_q); 0 for a
+    session without one, whose rows skip the subquery (CASE evaluates it only when needed)."""
+    committed = (
+        Booking.objects.filter(session=OuterRef("pk"))
+        .filter(committed_q(now))
+        .order_by()
+        .values("session")
+        .annotate(total=Sum("seats"))
+        .values("total")
+    )
+    return Case(
+        When(
+            min_attendees__isnull=False,
+            then=Coalesce(Subquery(committed, output_field=IntegerField()), Value(0)),
+        ),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
 def _viewer_sees_meeting_url(viewer) -> Expression:
     """True for the session's creator and for holders of a confirmed booking."""
     if viewer is None or not viewer.is_authenticated:
@@ -141,6 +163,7 @@ def sessions_annotated(*, viewer=None, now=None) -> SessionQuerySet:
             seats_left=_seats_left(),
             viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
             series_occurrences=F("series__occurrence_count"),
+            committed_seats=committed_seats_expression(now),
         )
     )
 
@@ -175,12 +198,27 @@ def catalog_row_fields(queryset: QuerySet[Session], *, viewer=None) -> QuerySet[
         seats_left=F("seats_left"),
         viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
         series_occurrences=F("series__occurrence_count"),
+        committed_seats=committed_seats_expression(),
     )
 
 
 def catalog_list(*, viewer=None) -> QuerySet[Session]:
     """The public catalog before filters, with every entry's fields: published sessions."""
     return catalog_row_fields(catalog_base(), viewer=viewer)
+
+
+def catalog_filter_runs(queryset: QuerySet[Session], runs: str) -> QuerySet[Session]:
+    """`runs=confirmed`: sessions that will run (no minimum, decided to run, or minimum reached
+    by now); `pending_minimum`: a minimum still to be reached before its decision."""
+    certain = (
+        Q(min_attendees__isnull=True)
+        | Q(decision=booking_rules.DECISION_RUNS)
+        | Q(min_committed__gte=F("min_attendees"))
+    )
+    queryset = queryset.alias(min_committed=committed_seats_expression())
+    if runs == "confirmed":
+        return queryset.filter(certain)
+    return queryset.filter(~certain, decided_at__isnull=True)
 
 
 def session_visible_to(*, viewer=None, now=None) -> QuerySet[Session]:

@@ -8,7 +8,12 @@ from django.utils import timezone
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
-from backend.booking_rules import MAX_REFUND_TIERS, MAX_SEATS_PER_BOOKING, refund_policy_of
+from backend.booking_rules import (
+    MAX_REFUND_TIERS,
+    MAX_SEATS_PER_BOOKING,
+    refund_policy_of,
+    seats_to_go,
+)
 from backend.models import Booking, Session
 from backend.money import SUPPORTED_CURRENCIES, is_whole_in, price_problem
 from backend.serializers.common import (
@@ -25,6 +30,7 @@ class CatalogAnnotations(TypedDict):
 
     seats_left: int
     viewer_sees_meeting_url: bool
+    committed_seats: int
 
 
 class MySessionAnnotations(CatalogAnnotations):
@@ -149,6 +155,18 @@ class SessionSerializer(serializers.ModelSerializer):
     series = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
     series_position = serializers.SerializerMethodField()
     refund_policy = serializers.SerializerMethodField()
+    min_attendees = serializers.IntegerField(read_only=True, allow_null=True)
+    decision_at = UtcDateTimeField(read_only=True, allow_null=True)
+    committed_seats = serializers.IntegerField(
+        read_only=True, help_text="Seats counting towards min_attendees (0 without a minimum)."
+    )
+    seats_to_go = serializers.SerializerMethodField()
+    decision = serializers.CharField(
+        read_only=True, help_text='"" until decided, then "runs" or "called_off".'
+    )
+    cancel_reason = serializers.CharField(
+        read_only=True, help_text='"minimum_not_reached" when called off; "" otherwise.'
+    )
 
     class Meta:
         model = Session
@@ -174,6 +192,12 @@ class SessionSerializer(serializers.ModelSerializer):
             "series",
             "series_position",
             "refund_policy",
+            "min_attendees",
+            "decision_at",
+            "committed_seats",
+            "seats_to_go",
+            "decision",
+            "cancel_reason",
             "created_at",
             "updated_at",
         ]
@@ -210,9 +234,20 @@ class SessionSerializer(serializers.ModelSerializer):
             "series": session.series_id,
             "series_position": self.get_series_position(session),
             "refund_policy": self.get_refund_policy(session),
+            "min_attendees": session.min_attendees,
+            "decision_at": utc_iso(session.decision_at),
+            "committed_seats": session.committed_seats,
+            "seats_to_go": self.get_seats_to_go(session),
+            "decision": session.decision,
+            "cancel_reason": session.cancel_reason,
             "created_at": utc_iso(session.created_at),
             "updated_at": utc_iso(session.updated_at),
         }
+
+    @swagger_serializer_method(serializers.IntegerField())
+    def get_seats_to_go(self, session: CatalogSession) -> int:
+        """`max(min_attendees - committed_seats, 0)`; 0 without a minimum."""
+        return seats_to_go(min_attendees=session.min_attendees, committed=session.committed_seats)
 
     @swagger_serializer_method(serializers.URLField(allow_null=True))
     def get_meeting_url(self, session: CatalogSession) -> str | None:
@@ -318,6 +353,22 @@ class SessionWriteSerializer(serializers.ModelSerializer):
         ),
     )
 
+    min_attendees = serializers.IntegerField(
+        min_value=1,
+        max_value=10000,
+        required=False,
+        allow_null=True,
+        help_text="Run only if this many seats are committed by decision_at (null: always runs).",
+    )
+    decision_at = UtcDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "When the minimum is decided (default start_time - 48 h): at least 1 h after "
+            "publishing and 1 h before the start. Ignored without min_attendees."
+        ),
+    )
+
     class Meta:
         model = Session
         fields = [
@@ -335,6 +386,8 @@ class SessionWriteSerializer(serializers.ModelSerializer):
             "status",
             "timezone",
             "refund_policy",
+            "min_attendees",
+            "decision_at",
         ]
 
     def validate_title(self, value: str) -> str:

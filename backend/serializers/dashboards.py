@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, TypedDict
 from drf_yasg.utils import swagger_serializer_method
 from rest_framework import serializers
 
+from backend.booking_rules import seats_to_go
 from backend.models import Booking, Session, User
 from backend.serializers.common import SessionSummarySerializer
 from backend.serializers.users import UserProfileSerializer
@@ -227,6 +228,32 @@ class CreatorDashboardBookingSerializer(serializers.ModelSerializer):
         return booking.currency.upper()
 
 
+class CreatorDashboardMinimumSerializer(serializers.ModelSerializer):
+    """A session waiting for its minimum; needs the `committed_seats` annotation."""
+
+    committed_seats = serializers.IntegerField(
+        help_text="Seats counting towards min_attendees (confirmed, saved cards, free ones)."
+    )
+    seats_to_go = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "title",
+            "start_time",
+            "decision_at",
+            "capacity",
+            "min_attendees",
+            "committed_seats",
+            "seats_to_go",
+        ]
+        read_only_fields = fields
+
+    def get_seats_to_go(self, session) -> int:
+        return seats_to_go(min_attendees=session.min_attendees, committed=session.committed_seats)
+
+
 class CreatorDashboardSerializer(serializers.Serializer):
     stats = CreatorDashboardStatsSerializer()
     upcoming_sessions = CreatorDashboardSessionSerializer(
@@ -236,4 +263,9 @@ class CreatorDashboardSerializer(serializers.Serializer):
     )
     recent_bookings = CreatorDashboardBookingSerializer(
         many=True, help_text="The 10 most recent bookings of your sessions, any status."
+    )
+    waiting_for_minimum = CreatorDashboardMinimumSerializer(
+        many=True,
+        help_text="Up to 10 published sessions with a minimum still to be decided, by decision "
+        "time.",
     )

@@ -112,6 +112,9 @@ def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: st
     if session.bookings.filter(user=user, status__in=Booking.ACTIVE_STATUSES).exists():
         raise BookingError("You already have a booking for this session.", code="already_booked")
     is_free = session.is_free
+    # Before a minimum's decision nothing is charged and nothing confirmed: the booking holds
+    # its seat until the decision (a paid one once its card is saved, scheduled_payments.py).
+    waits = booking_rules.decides_later(session, now)
     if not is_free:
         _check_hold_limit(user=user, now=now)
     # Seats freed without anyone waiting being told (a hold that just ran out) go to the people
@@ -130,10 +133,10 @@ def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: st
         notes=notes,
         amount=booking_rules.booking_amount(unit_price=session.price, seats=seats),
         currency=session.currency.upper(),
-        status=Status.CONFIRMED if is_free else Status.PENDING,
+        status=Status.CONFIRMED if is_free and not waits else Status.PENDING,
         payment_status=PaymentStatus.NOT_REQUIRED if is_free else PaymentStatus.UNPAID,
-        confirmed_at=now if is_free else None,
-        hold_expires_at=None if is_free else _hold_expires_at(user=user, session=session, now=now),
+        confirmed_at=now if is_free and not waits else None,
+        hold_expires_at=_first_hold(user=user, session=session, now=now, waits=waits),
     )
     try:
         # A savepoint, so the outer transaction survives the constraint error.
@@ -148,6 +151,12 @@ def _booking_create_locked(*, user: User, session_id: int, seats: int, notes: st
     waitlist.waitlist_user_booked(booking=booking)
     notifications.notify_booking_created(booking=booking)
     return booking
+
+
+def _first_hold(*, user: User, session: Session, now: datetime, waits: bool) -> datetime | None:
+    if session.is_free:
+        return booking_rules.scheduled_hold_expires_at(session) if waits else None
+    return _hold_expires_at(user=user, session=session, now=now)
 
 
 def _check_hold_limit(*, user: User, now: datetime) -> None:
@@ -266,11 +275,17 @@ def _refuse_cancellation(quote: booking_rules.CancelQuote) -> NoReturn:
     raise BookingError(quote.detail, code="cancellation_window")
 
 
-def cancellation_refund(*, booking: Booking, actor: User, quote: booking_rules.CancelQuote) -> None:
+def cancellation_refund(
+    *, booking: Booking, actor: User | None, quote: booking_rules.CancelQuote
+) -> None:
     """What a cancellation does about money: the quoted refund of a paid booking (an outbox
     task, refunds.py), or closing an unpaid booking's checkout. Caller holds lock_booking."""
     if booking.payment_status == PaymentStatus.PAID:
         refunds.refund_booking(booking=booking, actor=actor, amount=quote.refund_amount)
+    elif booking.payment_status == PaymentStatus.SCHEDULED or booking.setup_intent_id:
+        # Waiting for a session's decision: nothing was charged, so nothing is refunded; the
+        # saved card is released and can never be charged for this booking.
+        refunds.release_saved_card_after_commit(booking=booking)
     else:
         # An unpaid checkout must not be payable any more: otherwise paying it later would
         # bring back a booking its user or creator cancelled.

@@ -13,6 +13,7 @@ from enum import Enum
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.timezone import now as time_now
 
 from backend import booking_rules, catalog_cache
 from backend.exceptions import Conflict, NotFound, ValidationFailed
@@ -54,6 +55,8 @@ UPDATABLE_FIELDS = frozenset(
         "status",
         "timezone",
         "refund_policy",
+        "min_attendees",
+        "decision_at",
     }
 )
 
@@ -99,6 +102,8 @@ def session_create(
     status: str = Status.DRAFT,
     timezone: str | None = None,
     refund_policy: list[dict[str, int]] | None = None,
+    min_attendees: int | None = None,
+    decision_at: datetime | None = None,
 ) -> Session:
     """`timezone` (IANA, validated by the serializer) defaults to the creator's; no
     `refund_policy` follows the platform default (booking_rules.refund_policy_of)."""
@@ -106,6 +111,17 @@ def session_create(
         raise Conflict("A new session cannot start out cancelled.", code="invalid_status")
     if status == Status.PUBLISHED:
         check_can_publish(price=price, creator_id=creator.pk)
+    decision_at = _decision_at_for(
+        min_attendees=min_attendees, decision_at=decision_at, start_time=start_time
+    )
+    booking_rules.check_minimum_settings(
+        min_attendees=min_attendees,
+        decision_at=decision_at,
+        start_time=start_time,
+        capacity=capacity,
+        # `timezone` is the session's zone here: django.utils.timezone under another name.
+        publishing_at=time_now() if status == Status.PUBLISHED else None,
+    )
     session = Session.objects.create(
         creator=creator,
         title=title,
@@ -122,6 +138,8 @@ def session_create(
         status=status,
         timezone=timezone or creator.timezone,
         refund_policy=refund_policy,
+        min_attendees=min_attendees,
+        decision_at=decision_at,
     )
     if session.status == Status.PUBLISHED:
         emit_session_status(session, type="session.published")
@@ -191,6 +209,7 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
         )
     if "capacity" in changes:
         booking_rules.check_capacity_covers_bookings(session=session, capacity=changes["capacity"])
+    _check_minimum_change(session=session, changes=changes, new_status=new_status)
     start_time = changes.get("start_time", session.start_time)
     if new_status == Status.PUBLISHED and start_time <= timezone.now():
         raise ValidationFailed(
@@ -232,6 +251,76 @@ def session_update(*, session_id: int, actor: User, data: dict, as_staff: bool =
             # More seats (or a session back on sale): the people waiting get them first.
             waitlist.waitlist_seats_freed(session=session)
     return session
+
+
+def _decision_at_for(
+    *, min_attendees: int | None, decision_at: datetime | None, start_time: datetime
+) -> datetime | None:
+    """No minimum, no decision; a minimum without a decision time decides 48 h before."""
+    if min_attendees is None:
+        return None
+    return decision_at or booking_rules.default_decision_at(start_time)
+
+
+def _check_minimum_change(*, session: Session, changes: dict, new_status: str | None) -> None:
+    """Validates (and completes in `changes`) a change of the minimum or the decision time.
+
+    Once people booked, the minimum may only go down and the decision may not move later:
+    they booked on those terms. After the decision nothing about it changes. Caller holds the
+    session lock, so the bookings counted here cannot change meanwhile.
+    """
+    touched = {"min_attendees", "decision_at", "start_time", "capacity"} & set(changes)
+    if not touched and new_status != Status.PUBLISHED:
+        return
+    old_minimum, old_decision = session.min_attendees, session.decision_at
+    minimum = changes.get("min_attendees", old_minimum)
+    start_time = changes.get("start_time", session.start_time)
+    if "min_attendees" in changes or "decision_at" in changes:
+        if session.decided_at is not None:
+            raise Conflict(
+                "This session's minimum has already been decided.", code="minimum_decided"
+            )
+        decision_at = _decision_at_for(
+            min_attendees=minimum,
+            decision_at=changes.get("decision_at", old_decision),
+            start_time=start_time,
+        )
+        if decision_at != old_decision:
+            changes["decision_at"] = decision_at
+        else:
+            changes.pop("decision_at", None)
+        has_bookings = session.bookings.filter(status__in=Booking.ACTIVE_STATUSES).exists()
+        if has_bookings and (
+            minimum is None
+            or (old_minimum is None and minimum is not None)
+            or (old_minimum is not None and minimum > old_minimum)
+        ):
+            raise Conflict(
+                "People have booked: the minimum can only be lowered.", code="minimum_raised"
+            )
+        if (
+            has_bookings
+            and old_decision is not None
+            and decision_at is not None
+            and decision_at > old_decision
+        ):
+            raise Conflict(
+                "People have booked: the decision cannot move later.", code="decision_moved_later"
+            )
+    if session.decided_at is not None:
+        return
+    decision_at = changes.get("decision_at", session.decision_at)
+    published_after = changes.get("status", session.status) == Status.PUBLISHED
+    booking_rules.check_minimum_settings(
+        min_attendees=minimum,
+        decision_at=decision_at,
+        start_time=start_time,
+        capacity=changes.get("capacity", session.capacity),
+        # The hour after publishing: checked when it is published now or the decision moves.
+        publishing_at=timezone.now()
+        if published_after and (new_status == Status.PUBLISHED or "decision_at" in changes)
+        else None,
+    )
 
 
 def _session_moved(*, session: Session, previous_start_time: datetime, actor: User) -> None:

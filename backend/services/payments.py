@@ -45,10 +45,12 @@ class IntentForClient:
     """What the SPA needs to show Stripe's payment form."""
 
     client_secret: str
-    payment_intent_id: str
+    payment_intent_id: str | None
     amount: Decimal
     currency: str
     publishable_key: str
+    # A booking waiting for its session's minimum saves the card instead (a SetupIntent).
+    setup_intent_id: str | None = None
 
 
 # --- helpers (callers hold lock_booking unless stated) ----------------------------------------
@@ -164,6 +166,10 @@ def _apply_intent(
     charge = record_intent(booking, intent)
     if intent.status == "succeeded":
         return _apply_success(booking, intent, charge, actor)
+    if booking.payment_status == PaymentStatus.SCHEDULED:
+        # An off-session charge at the decision that did not go through: its task applies it
+        # (a fresh hold to pay on-session, and the e-mail), not the webhook.
+        return "pending"
     if intent.status == "canceled" or declined or intent.has_payment_error:
         # The booking keeps its seats until the hold ends, so the user can try another card.
         if booking_rules.payment_move_allowed(booking, PaymentStatus.FAILED):
@@ -173,6 +179,12 @@ def _apply_intent(
             return "failed"
         return "already_applied"
     return "pending"
+
+
+def apply_intent(booking: Booking, intent: Intent, *, actor: User | None) -> str:
+    """`_apply_intent` for the off-session charge of a session that ran
+    (services/scheduled_payments.py). Caller holds lock_booking."""
+    return _apply_intent(booking, intent, actor=actor)
 
 
 # --- create an intent -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.db.models import Sum
 
 from backend import money
 from backend.exceptions import BookingError, DomainError, ValidationFailed
-from backend.integrations import stripe_gateway
+from backend.integrations import stripe_gateway, stripe_setup
 from backend.integrations.stripe_gateway import INTENT_FINAL_STATUSES
 from backend.models import Booking, Payment, User
 from backend.services.booking_changes import booking_transition
@@ -219,3 +219,44 @@ def cancel_open_intents(*, booking_id: int) -> None:
         with transaction.atomic():
             booking = lock_booking(booking_id=booking_id)
             record_intent(booking, intent)
+
+
+# --- saved cards of sessions with a minimum (CONTRACT.md) -------------------------------------
+
+RELEASE_CARD_TASK = "payments.release_saved_card"
+
+
+def release_saved_card_after_commit(*, booking: Booking) -> None:
+    """Once the caller commits, releases the card saved for this booking (detach it, or cancel
+    a SetupIntent the customer never finished): it will never be charged. Caller holds the
+    booking lock; a booking without a card asks for nothing."""
+    if not (booking.payment_method_id or booking.setup_intent_id):
+        return
+    outbox_enqueue(
+        task=RELEASE_CARD_TASK,
+        kwargs={"booking_id": booking.pk},
+        effect_key=f"release-card:booking:{booking.pk}",
+    )
+
+
+def release_saved_card(*, booking_id: int) -> None:
+    """The task: idempotent at Stripe (detaching a detached card, cancelling a cancelled
+    SetupIntent are no-ops). Reads the ids at run time: a card saved after the ask (the
+    customer's browser finishing late) is released too."""
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is None:
+        return
+    if booking.status in Booking.ACTIVE_STATUSES and (
+        booking.payment_status == PaymentStatus.SCHEDULED
+    ):
+        # Booked again meanwhile? No: a scheduled active booking still needs its card.
+        return
+    payment_method = booking.payment_method_id
+    if not payment_method and booking.setup_intent_id:
+        setup = stripe_setup.retrieve_setup_intent(booking.setup_intent_id)
+        if setup.status != "succeeded":
+            stripe_setup.cancel_setup_intent(setup.id)
+            return
+        payment_method = setup.payment_method or ""
+    if payment_method:
+        stripe_setup.detach_payment_method(payment_method)

@@ -2,9 +2,13 @@
 
 The project's real `stripe` client talks to it through STRIPE_API_BASE, so the tests exercise
 the same requests, headers, form encoding, idempotency keys and error parsing as production.
-It implements only what the payment service uses: PaymentIntents (create, retrieve), Refunds
-(create), and for Connect: Accounts (create, retrieve), Account Links (create), Transfers
-(create, with `source_transaction`) and Transfer Reversals (create), with Stripe's idempotency
+It implements only what the payment service uses: PaymentIntents (create, retrieve; created
+with a saved card, `confirm=true` and `off_session=true`, they charge it at once or answer
+402 `card_declined` / `authentication_required` with the intent left open), Customers (create),
+SetupIntents (create, retrieve, confirm, cancel: `save_card` plays Stripe.js saving a test
+card), PaymentMethods (detach), Refunds (create), and for Connect: Accounts (create,
+retrieve), Account Links (create), Transfers (create, with `source_transaction`) and Transfer
+Reversals (create), with Stripe's idempotency
 semantics (same key + same path -> the first answer again). `complete_onboarding` plays the
 creator finishing Stripe's hosted onboarding; `dispute_for` builds the Dispute object of a
 `charge.dispute.*` event. Tests drive the customer's side (`succeed`, `decline`, `cancel`),
@@ -57,6 +61,12 @@ DECLINED_PAYMENT_METHODS = {
     "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
     "pm_card_chargeDeclinedExpiredCard": "expired_card",
 }
+# Cards that save fine (a SetupIntent succeeds) but whose later off-session charges fail: the
+# bank wants the customer (3-D Secure), or declines. Stripe's names for those test cards.
+OFF_SESSION_FAILING_PAYMENT_METHODS = {
+    "pm_card_authenticationRequired": ("authentication_required", None),
+    "pm_card_chargeCustomerFail": ("card_declined", "generic_decline"),
+}
 # Webhook deliveries are retried (the API may not be up yet) this many times, doubling the wait.
 WEBHOOK_ATTEMPTS = 8
 WEBHOOK_FIRST_RETRY_SECONDS = 0.5
@@ -89,6 +99,11 @@ class FakeStripeState:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_links: list[dict[str, Any]] = field(default_factory=list)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Saved cards (pm_...), each made from a test card when a SetupIntent is confirmed;
+    # `card` names the test card it behaves as.
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)  # by path prefix
@@ -231,6 +246,28 @@ class FakeStripe:
             intent["status"] = "canceled"
             return json.loads(json.dumps(intent))
 
+    def setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.state.setup_intents[setup_intent_id])
+
+    def payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.state.payment_methods[payment_method_id])
+
+    def off_session_charges(self) -> list[dict[str, Any]]:
+        """The PaymentIntents created with a saved card and `off_session=true` (each an attempt
+        to charge; a replay of an idempotency key is not a new one)."""
+        with self.lock:
+            return [i for i in self.state.intents.values() if i.get("off_session")]
+
+    def save_card(self, setup_intent_id: str, card: str = "pm_card_visa") -> dict[str, Any]:
+        """The customer completes the SetupIntent with a test card, as Stripe.js would."""
+        with self.lock:
+            status, body = self._confirm_setup_intent(setup_intent_id, {"payment_method": card})
+        if status != 200:
+            raise AssertionError(f"save_card failed: {body}")
+        return body
+
     def add_account(self) -> dict[str, Any]:
         """An Express account made outside the API under test (a test's starting point)."""
         with self.lock:
@@ -323,6 +360,9 @@ class FakeStripe:
         self.state.refunds = saved.get("refunds", {})
         self.state.accounts = saved.get("accounts", {})
         self.state.transfers = saved.get("transfers", {})
+        self.state.customers = saved.get("customers", {})
+        self.state.setup_intents = saved.get("setup_intents", {})
+        self.state.payment_methods = saved.get("payment_methods", {})
         self.state.idempotent = {
             (key, route): (status, body) for key, route, status, body in saved.get("idempotent", [])
         }
@@ -336,6 +376,9 @@ class FakeStripe:
             "refunds": self.state.refunds,
             "accounts": self.state.accounts,
             "transfers": self.state.transfers,
+            "customers": self.state.customers,
+            "setup_intents": self.state.setup_intents,
+            "payment_methods": self.state.payment_methods,
             "idempotent": [
                 [key, route, status, body]
                 for (key, route), (status, body) in self.state.idempotent.items()
@@ -408,7 +451,12 @@ class FakeStripe:
             return True
         # Stripe.js confirms with the publishable key and the intent's client secret.
         if key == PUBLISHABLE_KEY and method == "POST" and path.endswith("/confirm"):
-            intent = self.state.intents.get(path.split("/")[3]) or {}
+            objects = (
+                self.state.setup_intents
+                if path.startswith("/v1/setup_intents/")
+                else self.state.intents
+            )
+            intent = objects.get(path.split("/")[3]) or {}
             return bool(params.get("client_secret")) and (
                 params.get("client_secret") == intent.get("client_secret")
             )
@@ -455,6 +503,37 @@ class FakeStripe:
             return 200, intent
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
+        if method == "POST" and path == "/v1/customers":
+            customer_id = f"cus_{secrets.token_hex(8)}"
+            customer = {
+                "id": customer_id,
+                "object": "customer",
+                "metadata": self._metadata(params),
+                "livemode": False,
+            }
+            self.state.customers[customer_id] = customer
+            return 200, customer
+        if method == "POST" and path == "/v1/setup_intents":
+            return self._create_setup_intent(params)
+        if method == "POST" and path.startswith("/v1/setup_intents/"):
+            setup_id, _, action = path[len("/v1/setup_intents/") :].partition("/")
+            if action == "confirm":
+                return self._confirm_setup_intent(setup_id, params)
+            if action == "cancel":
+                return self._cancel_setup_intent(setup_id)
+        if method == "GET" and path.startswith("/v1/setup_intents/"):
+            setup = self.state.setup_intents.get(path.split("/")[3])
+            if setup is None:
+                return _error(
+                    404, "invalid_request_error", "No such setupintent.", "resource_missing"
+                )
+            return 200, setup
+        if (
+            method == "POST"
+            and path.startswith("/v1/payment_methods/")
+            and path.endswith("/detach")
+        ):
+            return self._detach_payment_method(path.split("/")[3])
         if method == "POST" and path == "/v1/accounts":
             return self._create_account(params)
         if method == "GET" and path.startswith("/v1/accounts/"):
@@ -486,6 +565,8 @@ class FakeStripe:
         if amount < 50:
             message = "Amount must be at least 50 cents."
             return _error(400, "invalid_request_error", message, "amount_too_small")
+        if params.get("confirm") == "true" and params.get("off_session") == "true":
+            return self._charge_saved_card(params, amount, currency)
         intent_id = f"pi_{secrets.token_hex(12)}"
         intent = {
             "id": intent_id,
@@ -506,6 +587,136 @@ class FakeStripe:
         }
         self.state.intents[intent_id] = intent
         return 200, intent
+
+    def _create_setup_intent(self, params: dict[str, str]) -> tuple[int, Any]:
+        customer = params.get("customer")
+        if customer and customer not in self.state.customers:
+            return _error(400, "invalid_request_error", f"No such customer: '{customer}'")
+        setup_id = f"seti_{secrets.token_hex(12)}"
+        setup = {
+            "id": setup_id,
+            "object": "setup_intent",
+            "status": "requires_payment_method",
+            "client_secret": f"{setup_id}_secret_{secrets.token_hex(8)}",
+            "customer": customer,
+            "usage": params.get("usage", "off_session"),
+            "payment_method": None,
+            "metadata": self._metadata(params),
+            "last_setup_error": None,
+            "livemode": False,
+        }
+        self.state.setup_intents[setup_id] = setup
+        return 200, setup
+
+    def _confirm_setup_intent(self, setup_id: str, params: dict[str, str]) -> tuple[int, Any]:
+        """The customer saves a test card: a new pm_... attached to the intent's customer."""
+        setup = self.state.setup_intents.get(setup_id)
+        if setup is None:
+            return _error(404, "invalid_request_error", "No such setupintent.", "resource_missing")
+        if setup["status"] in ("succeeded", "canceled"):
+            message = f"This SetupIntent's status is {setup['status']}; it cannot be confirmed."
+            return _error(400, "invalid_request_error", message, "setup_intent_unexpected_state")
+        card = params.get("payment_method", "")
+        if card in DECLINED_PAYMENT_METHODS:
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": DECLINED_PAYMENT_METHODS[card],
+                "message": "Your card was declined.",
+            }
+            setup["last_setup_error"] = error
+            self._emit("setup_intent.setup_failed", setup)
+            return 402, {"error": {**error, "setup_intent": setup}}
+        if (
+            card not in SUCCEEDING_PAYMENT_METHODS
+            and card not in OFF_SESSION_FAILING_PAYMENT_METHODS
+        ):
+            return _error(400, "invalid_request_error", f"No such PaymentMethod: '{card}'")
+        payment_method_id = f"pm_{secrets.token_hex(12)}"
+        self.state.payment_methods[payment_method_id] = {
+            "id": payment_method_id,
+            "object": "payment_method",
+            "type": "card",
+            "customer": setup["customer"],
+            "card": card,
+        }
+        setup["status"] = "succeeded"
+        setup["payment_method"] = payment_method_id
+        setup["last_setup_error"] = None
+        self._emit("setup_intent.succeeded", setup)
+        return 200, setup
+
+    def _cancel_setup_intent(self, setup_id: str) -> tuple[int, Any]:
+        setup = self.state.setup_intents.get(setup_id)
+        if setup is None:
+            return _error(404, "invalid_request_error", "No such setupintent.", "resource_missing")
+        if setup["status"] in ("succeeded", "canceled"):
+            message = f"This SetupIntent's status is {setup['status']}; it cannot be canceled."
+            return _error(400, "invalid_request_error", message, "setup_intent_unexpected_state")
+        setup["status"] = "canceled"
+        return 200, setup
+
+    def _detach_payment_method(self, payment_method_id: str) -> tuple[int, Any]:
+        method = self.state.payment_methods.get(payment_method_id)
+        if method is None:
+            return _error(
+                404, "invalid_request_error", "No such PaymentMethod.", "resource_missing"
+            )
+        if method["customer"] is None:
+            message = "The payment method you provided is not attached to a customer."
+            return _error(400, "invalid_request_error", message, "payment_method_unexpected_state")
+        method["customer"] = None
+        return 200, {k: v for k, v in method.items() if k != "card"}
+
+    def _charge_saved_card(self, params: dict[str, str], amount: int, currency: str):
+        """`confirm=true&off_session=true` with a saved card: Stripe charges it at once, or
+        answers 402 with the intent left open (declined, or authentication_required)."""
+        method = self.state.payment_methods.get(params.get("payment_method", ""))
+        customer = params.get("customer")
+        if method is None or not customer or method["customer"] != customer:
+            message = "The provided PaymentMethod is not attached to this customer."
+            return _error(400, "invalid_request_error", message, "resource_missing")
+        intent_id = f"pi_{secrets.token_hex(12)}"
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": currency,
+            "status": "succeeded",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "customer": customer,
+            "payment_method": method["id"],
+            "off_session": True,
+            "metadata": self._metadata(params),
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+        }
+        if params.get("transfer_group"):
+            intent["transfer_group"] = params["transfer_group"]
+        self.state.intents[intent_id] = intent
+        failing = OFF_SESSION_FAILING_PAYMENT_METHODS.get(method["card"])
+        if failing is None:
+            intent["latest_charge"] = f"ch_{secrets.token_hex(8)}"
+            self._emit("payment_intent.succeeded", intent)
+            return 200, intent
+        code, decline_code = failing
+        error: dict[str, Any] = {
+            "type": "card_error",
+            "code": code,
+            "message": "Your card was declined."
+            if code == "card_declined"
+            else "This payment requires authentication by the customer.",
+            "payment_method": {"id": method["id"], "object": "payment_method"},
+        }
+        if decline_code:
+            error["decline_code"] = decline_code
+        # Off-session, both leave the intent waiting for a payment method: the customer comes
+        # back on-session to confirm it (with 3-D Secure) or to use another card.
+        intent["status"] = "requires_payment_method"
+        intent["last_payment_error"] = error
+        self._emit("payment_intent.payment_failed", intent)
+        return 402, {"error": {**error, "payment_intent": intent}}
 
     def _cancel_intent(self, intent_id: str) -> tuple[int, Any]:
         intent = self.state.intents.get(intent_id)

@@ -13,7 +13,9 @@ def book(user, session, seats: int = 1) -> Booking:
 
 def start_payment(user, booking: Booking) -> str:
     """Creates the booking's PaymentIntent through the service; returns its id."""
-    return payment_create_intent(user=user, booking_id=booking.pk).payment_intent_id
+    intent_id = payment_create_intent(user=user, booking_id=booking.pk).payment_intent_id
+    assert intent_id is not None
+    return intent_id
 
 
 def pay(fake, user, booking: Booking) -> tuple[Booking, str]:

@@ -37,6 +37,11 @@ ALLOWED_PAYMENT = {
     (P.PAID, P.DISPUTED),
     (P.DISPUTED, P.PAID),
     (P.DISPUTED, P.REFUNDED),
+    # A session with a minimum (issue 25): the card saved, then charged or failed at the decision.
+    (P.UNPAID, P.SCHEDULED),
+    (P.FAILED, P.SCHEDULED),
+    (P.SCHEDULED, P.PAID),
+    (P.SCHEDULED, P.FAILED),
 }
 
 

@@ -52,6 +52,12 @@ def test_creator_creates_a_session(creator, creator_client):
         "series_position": None,
         # No policy of its own: the platform default (CANCELLATION_WINDOW_HOURS, 100 %).
         "refund_policy": [{"hours_before": 24, "refund_percent": 100}],
+        "min_attendees": None,
+        "decision_at": None,
+        "committed_seats": 0,
+        "seats_to_go": 0,
+        "decision": "",
+        "cancel_reason": "",
         "created_at": utc(session.created_at),
         "updated_at": utc(session.updated_at),
     }

@@ -63,6 +63,7 @@ def test_create_intent_sends_minor_units_and_metadata(fake_stripe, user, user_cl
         "amount": "50.00",
         "currency": "USD",
         "publishable_key": "pk_test_fake_0123456789",
+        "setup_intent_id": None,
     }
     payment = Payment.objects.get(booking=booking)
     assert (payment.kind, payment.stripe_id, payment.amount, payment.currency, payment.status) == (

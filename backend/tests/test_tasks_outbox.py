@@ -215,6 +215,7 @@ def test_the_registry_has_the_jobs_and_beat_schedules_each(settings):
         "idempotency.prune_keys": 3600,
         "payouts.schedule": settings.PAYOUT_JOB_SECONDS,  # issue 16
         "reminders.send": 60,
+        "sessions.decide_minimum": 60,  # issue 25
     }
     celery_app.finalize()
     schedule = celery_app.conf.beat_schedule
@@ -279,6 +280,7 @@ def test_run_periodic_tasks_runs_every_job_once_now(settings, tmp_path):
 
     assert out.getvalue().splitlines() == [
         "bookings.expire: 1",
+        "sessions.decide_minimum: 0",  # issue 25, registered with bookings.expire
         "outbox.sweep: 1",
         "files.delete_orphans: 1",
         # Then the later features' jobs, in the order backend/tasks/__init__.py imports them.

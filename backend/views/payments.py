@@ -16,11 +16,8 @@ from backend.serializers.payments import (
     PaymentIntentOutputSerializer,
     PaymentWebhookOutputSerializer,
 )
-from backend.services.payments import (
-    payment_confirm_from_client,
-    payment_create_intent,
-    payment_handle_webhook,
-)
+from backend.services.payments import payment_handle_webhook
+from backend.services.scheduled_payments import payment_confirm, payment_start
 from backend.views.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 ERROR_RESPONSES = {
@@ -47,7 +44,7 @@ class PaymentCreateIntentView(APIView):
     def post(self, request):
         serializer = PaymentIntentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        intent = payment_create_intent(
+        intent = payment_start(
             user=request.user, booking_id=serializer.validated_data["booking_id"]
         )
         return Response(PaymentIntentOutputSerializer(intent).data)
@@ -69,8 +66,10 @@ class PaymentConfirmView(APIView):
     def post(self, request):
         serializer = PaymentConfirmInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        booking = payment_confirm_from_client(
-            user=request.user, payment_intent_id=serializer.validated_data["payment_intent_id"]
+        booking = payment_confirm(
+            user=request.user,
+            payment_intent_id=serializer.validated_data.get("payment_intent_id"),
+            setup_intent_id=serializer.validated_data.get("setup_intent_id"),
         )
         booking = Booking.objects.select_related("session__creator", "user").get(pk=booking.pk)
         return Response(BookingSerializer(booking, context={"request": request}).data)

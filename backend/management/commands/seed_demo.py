@@ -332,11 +332,11 @@ class Command(BaseCommand):
         example.com addresses) are not sent."""
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             intent = payment_create_intent(user=booking.user, booking_id=booking.pk)
+            # Demo sessions have no minimum: always a v1 PaymentIntent, never a saved card.
+            intent_id = intent.payment_intent_id or ""
             stripe_gateway.confirm_payment_intent_with_test_card(
-                intent.payment_intent_id, payment_method=DEMO_CARD
+                intent_id, payment_method=DEMO_CARD
             )
-            payment_confirm_from_client(
-                user=booking.user, payment_intent_id=intent.payment_intent_id
-            )
+            payment_confirm_from_client(user=booking.user, payment_intent_id=intent_id)
             if refund:
                 booking_cancel(booking_id=booking.pk, actor=booking.session.creator)
