@@ -78,6 +78,16 @@ class MailSink:
                     found.append(email.message_from_string(chunk.strip()))
         return found
 
+    @staticmethod
+    def text_of(message: email.message.Message) -> str:
+        """The plain-text body (e-mails are multipart: text and HTML)."""
+        for part in message.walk():
+            if part.get_content_type() == "text/plain":
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    return payload.decode(part.get_content_charset() or "utf-8")
+        raise AssertionError(f"no text/plain part in {message['Subject']!r}")
+
     def counts(self) -> Counter:
         return Counter((m["To"], m["Subject"]) for m in self.messages())
 

@@ -80,7 +80,7 @@ def test_the_booking_email_is_sent_by_the_worker_not_by_the_request(mail, tmp_pa
         (message,) = mail.messages()
         assert message["To"] == "load_mw_0@example.com"
         assert message["Subject"] == "[Sessions Marketplace] Booking confirmed: Load session mw 0"
-        assert f"Booking: #{response.body['id']} (confirmed" in message.get_payload()
+        assert f"Booking: #{response.body['id']} (confirmed" in mail.text_of(message)
         assert outbox_statuses(server) == {"done": 1}
 
 
