@@ -1,18 +1,21 @@
 """Query-string filters (django-filter). Invalid values are a 400 with the field's message."""
 
+import functools
 import re
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import F, OrderBy
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_filters import utils as filter_utils
 from django_filters.constants import EMPTY_VALUES
 
 from backend.models import Booking, Session, User
-from backend.selectors.catalog import catalog_filter_runs, catalog_search
+from backend.pagination import stable_order_terms
+from backend.selectors.catalog import CATALOG_RATING_FIELD, CatalogQuery
 from backend.selectors.creators import creator_search, creator_with_category
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
@@ -66,49 +69,39 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """Orders by the requested fields, then by id, so pages never overlap or skip rows.
-
-    Fields in `nulls_last` (nullable ones, like a rating) put their nulls last in both
-    directions; the others keep plain ORDER BY, which their indexes serve.
-    """
+    """Orders by the requested fields, then by id (pagination.stable_order_terms); fields in
+    `nulls_last` put their nulls last in both directions."""
 
     def __init__(self, *args, nulls_last: tuple[str, ...] = (), **kwargs):
         self.nulls_last = set(nulls_last)
         super().__init__(*args, **kwargs)
 
-    def _order_by(self, ordering: str) -> str | OrderBy:
-        name = ordering.lstrip("-")
-        if name not in self.nulls_last:
-            return ordering
-        if ordering.startswith("-"):
-            return F(name).desc(nulls_last=True)
-        return F(name).asc(nulls_last=True)
+    def ordering_terms(self, value) -> tuple[str, ...]:
+        """The validated `?ordering=` as model field terms ("rating" -> its field)."""
+        if value in EMPTY_VALUES:
+            return ()
+        return tuple(self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES)
 
     def filter(self, qs, value):
-        if value in EMPTY_VALUES:
-            return qs
-        ordering = [self.get_ordering_value(param) for param in value if param not in EMPTY_VALUES]
+        ordering = self.ordering_terms(value)
         if not ordering:
             return qs
-        tiebreak = "-id" if ordering and ordering[0].startswith("-") else "id"
-        return qs.order_by(*(self._order_by(field) for field in ordering), tiebreak)
+        return qs.order_by(*stable_order_terms(ordering, self.nulls_last))
 
 
 ORDERING_FIELDS = (("start_time", "start_time"), ("price", "price"), ("created_at", "created_at"))
-# The catalog also sorts by its creator's average rating (unrated creators last).
-CATALOG_RATING_FIELD = "creator__creator_rating__average"
 CATALOG_ORDERING_FIELDS = (*ORDERING_FIELDS, (CATALOG_RATING_FIELD, "rating"))
 
 
 class SessionFilter(django_filters.FilterSet):
-    """The public catalog's filters (CONTRACT.md "Catalog filters").
+    """The public catalog's filters (CONTRACT.md "Catalog filters"): validated here
+    (`catalog_query`), applied by selectors.catalog_filtered.
 
     Without `start_after`, only sessions that have not started are listed; an explicit
     `start_after` replaces that bound. With `search` and no `ordering`, best matches come first.
     """
 
     search = django_filters.CharFilter(
-        method="filter_search",
         max_length=200,
         help_text="Words to find in the title, description, category or creator's name.",
     )
@@ -119,7 +112,6 @@ class SessionFilter(django_filters.FilterSet):
         help_text="Exactly this category (case-insensitive), e.g. `yoga`.",
     )
     creator = django_filters.CharFilter(
-        method="filter_creator",
         max_length=150,
         help_text="The creator's id or username (case-insensitive).",
     )
@@ -152,17 +144,14 @@ class SessionFilter(django_filters.FilterSet):
     )
     is_online = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES,
-        method="filter_is_online",
         help_text="`true`: online sessions only; `false`: in-person only.",
     )
     available = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES,
-        method="filter_available",
         help_text="`true`: sessions with seats left; `false`: sold-out ones.",
     )
     runs = django_filters.ChoiceFilter(
         choices=[("confirmed", "confirmed"), ("pending_minimum", "pending_minimum")],
-        method="filter_runs",
         help_text="`confirmed`: sessions that will run (no minimum, or it is reached or "
         "decided); `pending_minimum`: still waiting for their minimum.",
     )
@@ -186,51 +175,68 @@ class SessionFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     @classmethod
-    def not_started(cls, queryset):
-        """The default lower bound: sessions that have not started yet."""
-        return queryset.filter(start_time__gt=timezone.now())
-
-    @classmethod
     def is_unfiltered(cls, query_params) -> bool:
-        """True when no filter parameter is present: the result is then `not_started(qs)`.
-
-        Lets the plain catalog page skip building and validating the filter form (a deep copy
-        of every filter per request, a sixth of a catalog request in bench/run.sh).
-        """
+        """True when no filter parameter is present (only `page`, `page_size` or unknown ones):
+        the catalog's hottest read then skips validating the form."""
         return not any(name in query_params for name in cls.base_filters)
 
+    @classmethod
+    def catalog_query(cls, query_params) -> CatalogQuery:
+        """The query string, validated (a 400 naming the field otherwise), as a CatalogQuery.
+
+        Only validation and the API docs come from the filters declared here: the rows come
+        from selectors.catalog_filtered, whose SQL is compiled once per shape. So the form
+        class is built once per process (a FilterSet deep-copies every filter per instance).
+        """
+        if cls.is_unfiltered(query_params):
+            return CatalogQuery()
+        form = _catalog_form_class()(data=query_params)
+        if not form.is_valid():
+            raise filter_utils.translate_validation(form.errors)
+        data = {
+            name: value for name, value in form.cleaned_data.items() if value not in EMPTY_VALUES
+        }
+        creator = _creator_terms(data.pop("creator", None))
+        search = data.pop("search", "").strip()
+        ordering = cls.base_filters["ordering"]
+        plain: dict[str, Any] = {name: data.get(name) for name in _PLAIN_VALUES}
+        return CatalogQuery(
+            search=search or None,
+            **creator,
+            **plain,
+            is_online=_boolean(data.get("is_online")),
+            available=_boolean(data.get("available")),
+            runs=data.get("runs"),
+            ordering=cast(StableOrderingFilter, ordering).ordering_terms(data.get("ordering")),
+        )
+
     def filter_queryset(self, queryset):
-        if self.form.cleaned_data.get("start_after") is None:
-            queryset = self.not_started(queryset)
-        return super().filter_queryset(queryset)
+        raise NotImplementedError("the catalog filters with selectors.catalog_filtered")
 
-    def filter_search(self, queryset, name, value):
-        queryset = catalog_search(queryset, value)
-        # An explicit `ordering` (applied after this filter) replaces best-match-first.
-        if "search_rank" in queryset.query.annotations:
-            queryset = queryset.order_by("-search_rank", "start_time", "id")
-        return queryset
 
-    def filter_creator(self, queryset, name, value):
-        """A creator's id, or their username (case-insensitive)."""
-        value = value.strip()
-        if value.isdigit():
-            creator_id = int(value)
-            if creator_id > MAX_ID:
-                return queryset.none()
-            return queryset.filter(creator_id=creator_id)
-        return queryset.filter(creator__username__iexact=value)
+# Form values that reach CatalogQuery unchanged.
+_PLAIN_VALUES = ("category", "min_price", "max_price", "start_after", "start_before", "series")
 
-    def filter_is_online(self, queryset, name, value):
-        return queryset.filter(is_online=value in TRUE_VALUES)
 
-    def filter_runs(self, queryset, name, value):
-        return catalog_filter_runs(queryset, value)
+@functools.cache
+def _catalog_form_class() -> type[forms.Form]:
+    return SessionFilter(queryset=Session.objects.none()).get_form_class()
 
-    def filter_available(self, queryset, name, value):
-        if value in TRUE_VALUES:
-            return queryset.filter(seats_left__gt=0)
-        return queryset.filter(seats_left=0)
+
+def _boolean(value: str | None) -> bool | None:
+    return None if value is None else value in TRUE_VALUES
+
+
+def _creator_terms(value: str | None) -> dict[str, Any]:
+    """`creator=`: an id (digits; past the database's range nothing matches) or a username."""
+    if value is None:
+        return {}
+    value = value.strip()
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if value.isdecimal():
+        creator_id = int(value)
+        return {"nothing": True} if creator_id > MAX_ID else {"creator_id": creator_id}
+    return {"creator_username": value}
 
 
 class MySessionFilter(django_filters.FilterSet):
@@ -276,7 +282,6 @@ class CreatorFilter(django_filters.FilterSet):
     unrated last, ties by id; or username)."""
 
     search = django_filters.CharFilter(
-        method="filter_search",
         max_length=200,
         help_text="Words that must all appear in the username, name or bio.",
     )

@@ -2,10 +2,29 @@ from typing import Any, TypeGuard, cast
 
 from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
-from django.db.models import QuerySet, Subquery
+from django.db.models import F, OrderBy, QuerySet, Subquery
 from django.utils.functional import cached_property
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+
+
+def stable_order_terms(ordering, nulls_last=frozenset()) -> list[str | OrderBy]:
+    """`ordering` ("-price", ...), then id, so pages never overlap or skip rows.
+
+    Fields in `nulls_last` (nullable ones, like a rating) put their nulls last in both
+    directions; the others keep plain ORDER BY, which their indexes serve.
+    """
+    terms: list[str | OrderBy] = []
+    for term in ordering:
+        name = term.lstrip("-")
+        if name not in nulls_last:
+            terms.append(term)
+        elif term.startswith("-"):
+            terms.append(F(name).desc(nulls_last=True))
+        else:
+            terms.append(F(name).asc(nulls_last=True))
+    terms.append("-id" if ordering and ordering[0].startswith("-") else "id")
+    return terms
 
 
 class StandardPagination(PageNumberPagination):

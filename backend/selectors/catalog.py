@@ -5,7 +5,10 @@ rating aggregate (`select_related`), `seats_left` and `viewer_sees_meeting_url` 
 so a page costs the same number of queries whatever its size.
 """
 
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
 from django.db import connection
@@ -34,7 +37,7 @@ from backend import booking_rules
 from backend.booking_rules import committed_q, seat_holding_q, stale_hold_q
 from backend.models import Booking, CreatorRating, Session, User, WaitlistEntry
 from backend.models.catalog import SessionQuerySet
-from backend.pagination import DeepPagePaginator
+from backend.pagination import DeepPagePaginator, stable_order_terms
 from backend.selectors import compiled
 
 # The weighted document a catalog search looks at. On PostgreSQL it is stored: migration
@@ -190,7 +193,7 @@ def catalog_base(*, now=None) -> QuerySet[Session]:
     )
 
 
-def catalog_row_fields(queryset: QuerySet[Session], *, viewer=None) -> QuerySet[Session]:
+def catalog_row_fields(queryset: QuerySet[Session], *, viewer=None, now=None) -> QuerySet[Session]:
     """What a catalog entry shows beyond the session's columns (see `sessions_annotated`), on
     a `catalog_base()` queryset after its filters. Adding columns filters no row out, so the
     count of the queryset before this is the count after it."""
@@ -198,7 +201,7 @@ def catalog_row_fields(queryset: QuerySet[Session], *, viewer=None) -> QuerySet[
         seats_left=F("seats_left"),
         viewer_sees_meeting_url=_viewer_sees_meeting_url(viewer),
         series_occurrences=F("series__occurrence_count"),
-        committed_seats=committed_seats_expression(),
+        committed_seats=committed_seats_expression(now),
     )
 
 
@@ -207,7 +210,7 @@ def catalog_list(*, viewer=None) -> QuerySet[Session]:
     return catalog_row_fields(catalog_base(), viewer=viewer)
 
 
-def catalog_filter_runs(queryset: QuerySet[Session], runs: str) -> QuerySet[Session]:
+def catalog_filter_runs(queryset: QuerySet[Session], runs: str, *, now=None) -> QuerySet[Session]:
     """`runs=confirmed`: sessions that will run (no minimum, decided to run, or minimum reached
     by now); `pending_minimum`: a minimum still to be reached before its decision."""
     certain = (
@@ -215,7 +218,7 @@ def catalog_filter_runs(queryset: QuerySet[Session], runs: str) -> QuerySet[Sess
         | Q(decision=booking_rules.DECISION_RUNS)
         | Q(min_committed__gte=F("min_attendees"))
     )
-    queryset = queryset.alias(min_committed=committed_seats_expression())
+    queryset = queryset.alias(min_committed=committed_seats_expression(now))
     if runs == "confirmed":
         return queryset.filter(certain)
     return queryset.filter(~certain, decided_at__isnull=True)
@@ -339,9 +342,10 @@ def session_row_for_viewer(*, session_id: int, viewer=None) -> SessionRow | None
     once per process (compiled.py)."""
     signed_in, viewer_id = _viewer_parts(viewer)
 
-    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
-        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
-        return _row_values(session_visible_to(viewer=stand_in, now=now).filter(pk=stand_in_id))
+    def shape(stand_ins: compiled.StandIns) -> QuerySet[Any]:
+        stand_in = _StandInViewer(stand_ins.viewer_id) if signed_in else None
+        visible = session_visible_to(viewer=stand_in, now=stand_ins.now)
+        return _row_values(visible.filter(pk=stand_ins.object_id))
 
     values = compiled.values_rows(
         ("session_detail", signed_in), shape, viewer_id=viewer_id, object_id=session_id
@@ -353,34 +357,128 @@ def session_row_for_viewer(*, session_id: int, viewer=None) -> SessionRow | None
     return rows[0] if rows else None
 
 
-def _upcoming(now) -> QuerySet[Session]:
-    """The unfiltered catalog: what SessionFilter.not_started gives on catalog_base()."""
-    return catalog_base(now=now).filter(start_time__gt=now)
+# The catalog also sorts by its creator's average rating (unrated creators last).
+CATALOG_RATING_FIELD = "creator__creator_rating__average"
 
 
-def catalog_upcoming_count() -> int:
-    """How many sessions the unfiltered catalog lists (its page total)."""
-    total = compiled.count("catalog_upcoming", lambda now, viewer_id, object_id: _upcoming(now))
-    return _upcoming(timezone.now()).count() if total is None else total
+@dataclass(frozen=True)
+class CatalogQuery:
+    """A validated catalog query string (SessionFilter.catalog_query), as the SQL takes it.
+
+    The value fields (VALUE_FIELDS) are parameters of the compiled SQL; the others, and
+    whether each value field is present, decide the SQL's shape (`shape_key`).
+    """
+
+    search: str | None = None
+    category: str | None = None
+    creator_id: int | None = None
+    creator_username: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    start_after: datetime | None = None
+    start_before: datetime | None = None
+    series: int | None = None
+    is_online: bool | None = None
+    available: bool | None = None
+    runs: str | None = None
+    # Ordering terms ("-price", CATALOG_RATING_FIELD); empty: soonest (or best match) first.
+    ordering: tuple[str, ...] = ()
+    # A creator id past the database's range: nothing can match.
+    nothing: bool = False
+
+    VALUE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "search",
+        "category",
+        "creator_id",
+        "creator_username",
+        "min_price",
+        "max_price",
+        "start_after",
+        "start_before",
+        "series",
+    )
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in self.VALUE_FIELDS
+            if getattr(self, name) is not None
+        }
+
+    def shape_key(self) -> tuple:
+        shaped = self.is_online, self.available, self.runs, self.ordering, self.nothing
+        return (*sorted(self.inputs()), *shaped)
 
 
-def catalog_upcoming_rows(*, viewer, bottom: int, top: int) -> list[SessionRow]:
-    """Entries `bottom` to `top` of the unfiltered catalog, soonest first, the same rows as
-    the paginated queryset path; SQL compiled once per page slice and viewer kind."""
+def catalog_filtered(query: CatalogQuery, *, now) -> QuerySet[Session]:
+    """The catalog's rows for `query`, ordered: a `catalog_base()` queryset (CONTRACT.md
+    "Catalog filters"). Without `start_after`, only sessions that have not started."""
+    listed = catalog_base(now=now)
+    if query.nothing:
+        return listed.none()
+    if query.start_after is not None:
+        listed = listed.filter(start_time__gte=query.start_after)
+    else:
+        listed = listed.filter(start_time__gt=now)
+    conditions = {
+        "start_time__lte": query.start_before,
+        "category__iexact": query.category,
+        "creator_id": query.creator_id,
+        "creator__username__iexact": query.creator_username,
+        "price__gte": query.min_price,
+        "price__lte": query.max_price,
+        "series_id": query.series,
+        "is_online": query.is_online,
+    }
+    listed = listed.filter(**{k: v for k, v in conditions.items() if v is not None})
+    if query.available is not None:
+        # `seats_left` is catalog_base's alias (Q: the stubs only know model fields).
+        listed = listed.filter(Q(seats_left__gt=0) if query.available else Q(seats_left=0))
+    if query.runs is not None:
+        listed = catalog_filter_runs(listed, query.runs, now=now)
+    if query.search is not None:
+        listed = catalog_search(listed, query.search)
+        if "search_rank" in listed.query.annotations:
+            listed = listed.order_by("-search_rank", "start_time", "id")
+    if query.ordering:
+        listed = listed.order_by(*stable_order_terms(query.ordering, {CATALOG_RATING_FIELD}))
+    return listed
+
+
+def catalog_count(query: CatalogQuery) -> int:
+    """How many sessions the catalog lists for `query` (its page total), the SQL compiled once
+    per shape (compiled.py)."""
+
+    def shape(stand_ins: compiled.StandIns) -> QuerySet[Any]:
+        return catalog_filtered(replace(query, **stand_ins.inputs), now=stand_ins.now)
+
+    total = compiled.count(("catalog", query.shape_key()), shape, inputs=query.inputs())
+    return catalog_filtered(query, now=timezone.now()).count() if total is None else total
+
+
+def catalog_page(query: CatalogQuery, *, viewer, bottom: int, top: int) -> list[SessionRow]:
+    """Entries `bottom` to `top` of the catalog for `query`, the SQL compiled once per shape
+    and viewer kind, whatever the page (compiled.py)."""
     if top <= bottom:
         return []
     signed_in, viewer_id = _viewer_parts(viewer)
 
-    def shape(now, stand_in_viewer: int, stand_in_id: int) -> QuerySet[Any]:
-        stand_in = _StandInViewer(stand_in_viewer) if signed_in else None
-        entries = catalog_row_fields(_upcoming(now), viewer=stand_in)
-        return _row_values(DeepPagePaginator.slice_rows(entries, bottom, top))
+    def shape(stand_ins: compiled.StandIns) -> QuerySet[Any]:
+        stand_in = _StandInViewer(stand_ins.viewer_id) if signed_in else None
+        listed = catalog_filtered(replace(query, **stand_ins.inputs), now=stand_ins.now)
+        entries = catalog_row_fields(listed, viewer=stand_in, now=stand_ins.now)
+        return _row_values(DeepPagePaginator.slice_rows(entries, stand_ins.bottom, stand_ins.top))
 
     values = compiled.values_rows(
-        ("catalog_upcoming", signed_in, bottom, top), shape, viewer_id=viewer_id
+        ("catalog", query.shape_key(), signed_in),
+        shape,
+        viewer_id=viewer_id,
+        inputs=query.inputs(),
+        page=(bottom, top),
     )
     if values is None:
-        entries = catalog_row_fields(_upcoming(timezone.now()), viewer=viewer)
+        now = timezone.now()
+        entries = catalog_row_fields(catalog_filtered(query, now=now), viewer=viewer, now=now)
         return catalog_rows(DeepPagePaginator.slice_rows(entries, bottom, top))
     return [SessionRow(row) for row in values]
 

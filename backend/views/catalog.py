@@ -80,21 +80,15 @@ class SessionViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         viewer = self.request.user
-        if self.action == "list":
-            return selectors.catalog_base()
         if self.action in ("update", "partial_update", "destroy"):
             # Only the creator's own sessions exist for writes: others get 404, not 403.
             return Session.objects.owned_by(viewer)
         return selectors.session_visible_to(viewer=viewer)
 
     def filter_queryset(self, queryset):
-        # The catalog filters (and their "not started yet" default) are for the list only;
-        # get_object() must find a past or draft session by id.
-        if self.action != "list":
-            return queryset
-        if SessionFilter.is_unfiltered(self.request.query_params):
-            return SessionFilter.not_started(queryset)
-        return super().filter_queryset(queryset)
+        # The list applies its filters itself (_list); get_object() must find a past or
+        # draft session by id, whatever the query string says.
+        return queryset
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
@@ -133,19 +127,13 @@ class SessionViewSet(viewsets.ModelViewSet):
         return response
 
     def _list(self, request) -> Response:
-        if SessionFilter.is_unfiltered(request.query_params):
-            # The hottest read: its SQL is compiled once per process (selectors/compiled.py).
-            bottom, top = self.catalog_paginator.page_bounds(
-                selectors.catalog_upcoming_count(), request
-            )
-            rows = selectors.catalog_upcoming_rows(viewer=request.user, bottom=bottom, top=top)
-            self.catalog_paginator.set_page_rows(rows)
-            return self.get_paginated_response(self.get_serializer(rows, many=True).data)
-        listed = self.filter_queryset(self.get_queryset())
-        entries = selectors.catalog_row_fields(listed, viewer=request.user)
-        page = self.catalog_paginator.page_queryset(entries, request, view=self, count_from=listed)
-        # Rows from .values(), not model instances: the catalog is the hottest read.
-        rows = selectors.catalog_rows(page)
+        # The hottest read: its SQL is compiled once per process and query shape, whatever the
+        # filter values and page (selectors/compiled.py); rows, not model instances.
+        query = SessionFilter.catalog_query(request.query_params)
+        total = selectors.catalog_count(query)
+        bottom, top = self.catalog_paginator.page_bounds(total, request)
+        rows = selectors.catalog_page(query, viewer=request.user, bottom=bottom, top=top)
+        self.catalog_paginator.set_page_rows(rows)
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
     @swagger_auto_schema(
