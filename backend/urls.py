@@ -28,6 +28,7 @@ router.register("webhooks", WebhookViewSet, basename="webhook")
 urlpatterns = [
     path("", index.api_index, name="api-index"),
     path("health/", health.health, name="health"),
+    path("health/live/", health.live, name="health-live"),
     path("auth/token/", auth.PasswordTokenView.as_view(), name="token_obtain_pair"),
     path("auth/token/refresh/", auth.TokenRefreshView.as_view(), name="token_refresh"),
     path("auth/oauth/login/", auth.OAuthLoginView.as_view(), name="oauth_login"),

@@ -148,9 +148,12 @@ def test_every_pod_is_non_root_read_only_bounded_and_configured(component):
 def test_web_probes_ask_health_under_an_allowed_host():
     container = workloads()["web"]["containers"][0]
     allowed = one("ConfigMap")["data"]["DJANGO_ALLOWED_HOSTS"].split(",")
+    # Readiness asks the database (503 takes the pod out of rotation); liveness only that the
+    # process answers, so a database outage does not restart every pod at once.
+    paths = {"startupProbe": "/api/health/", "readinessProbe": "/api/health/"}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         check = container[probe]["httpGet"]
-        assert check["path"] == "/api/health/"
+        assert check["path"] == paths.get(probe, "/api/health/live/")
         assert check["port"] == "http"
         # The kubelet would send the pod's IP as Host, which Django answers with a 400.
         assert {"name": "Host", "value": allowed[0]} in check["httpHeaders"]

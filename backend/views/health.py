@@ -64,3 +64,29 @@ def health(request):
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return Response({"status": "ok", "database": "ok", "queue": queue})
+
+
+@swagger_auto_schema(
+    method="get",
+    operation_summary="Liveness only: the process answers",
+    operation_description=(
+        "No token, no throttling, no database or broker: 200 `{status: ok}` while this "
+        "process serves requests. For liveness probes, so that a database outage (which "
+        "`health/` reports with a 503, taking instances out of rotation) does not also "
+        "restart every instance at once."
+    ),
+    security=[],
+    responses={
+        200: openapi.Schema(
+            type=openapi.TYPE_OBJECT,
+            properties={"status": openapi.Schema(type=openapi.TYPE_STRING, enum=["ok"])},
+            required=["status"],
+        )
+    },
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def live(request):
+    return Response({"status": "ok"})
