@@ -282,6 +282,7 @@ class CreatorFilter(django_filters.FilterSet):
     unrated last, ties by id; or username)."""
 
     search = django_filters.CharFilter(
+        method="filter_search",
         max_length=200,
         help_text="Words that must all appear in the username, name or bio.",
     )
