@@ -17,6 +17,26 @@ from backend.error_docs import operation_codes
 from backend.errors import ErrorCode
 from backend.filters import BOOLEAN_CHOICES, AwareDateTimeFilter
 
+# `?page=` and `?page_size=` of every paginated list (backend/pagination.py), for the views
+# that drf-yasg does not see as paginated lists (actions, hand-written list methods).
+PAGE_PARAMS = [
+    openapi.Parameter(
+        "page",
+        openapi.IN_QUERY,
+        description="A page number within the paginated result set (from 1).",
+        type=openapi.TYPE_INTEGER,
+        minimum=1,
+    ),
+    openapi.Parameter(
+        "page_size",
+        openapi.IN_QUERY,
+        description="Number of results per page (at most 100).",
+        type=openapi.TYPE_INTEGER,
+        minimum=1,
+        maximum=100,
+    ),
+]
+
 ERROR_DESCRIPTIONS = {
     400: "Invalid input.",
     401: "Missing, invalid, expired or revoked access token.",

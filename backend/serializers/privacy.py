@@ -20,6 +20,7 @@ from backend.models import (
     User,
     WebhookSubscription,
 )
+from backend.serializers.catalog import RefundTierSerializer, SessionSerializer
 from backend.serializers.common import absolute_url
 
 
@@ -139,27 +140,38 @@ class ExportBookingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The catalog's session fields that are not data held about a creator's own session: the
+# creator (the exporting user), what is computed when read (the end time, seats left, the
+# minimum's progress, the catalog's `{index, count}` series position: `series` names the
+# series), and the image (its object is under `files`, with a fresh URL).
+NOT_EXPORTED_SESSION_FIELDS = {
+    "creator",
+    "end_time",
+    "seats_left",
+    "committed_seats",
+    "seats_to_go",
+    "series_position",
+    "image",
+}
+
+
 class ExportOwnSessionSerializer(serializers.ModelSerializer):
     meeting_url = serializers.CharField(read_only=True)
+    refund_policy = RefundTierSerializer(
+        many=True,
+        read_only=True,
+        allow_null=True,
+        help_text="The tiers as you set them; null: the platform default.",
+    )
+    # As stored: "" until decided (a ChoiceField would promise one of the choices).
+    decision = serializers.CharField(read_only=True)
 
     class Meta:
         model = Session
         fields = [
-            "id",
-            "title",
-            "description",
-            "category",
-            "price",
-            "currency",
-            "duration_minutes",
-            "start_time",
-            "capacity",
-            "location",
-            "is_online",
-            "meeting_url",
-            "status",
-            "created_at",
-            "updated_at",
+            name
+            for name in SessionSerializer.Meta.fields
+            if name not in NOT_EXPORTED_SESSION_FIELDS
         ]
         read_only_fields = fields
 

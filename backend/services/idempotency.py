@@ -26,8 +26,14 @@ from backend.exceptions import Conflict, Unprocessable, ValidationFailed
 from backend.models import IdempotencyKey, User
 
 KEY_MAX_LENGTH = 255
-# A claim this old without an answer belongs to a worker that died mid-request (the request
-# timeout is far shorter): the next request with the key takes it over.
+# A claim this old without an answer belongs to a worker that died mid-request (SIGKILL, out of
+# memory): the next request with the key takes it over. Too short, and a slow request that is
+# still running has its key taken over: the action happens twice. Not derived from
+# GUNICORN_TIMEOUT: with threads > 1 (gunicorn.conf.py's default, every deployment) gunicorn
+# runs its gthread worker, whose timeout is the process's heartbeat, not a limit on one request
+# (a request outlives it). Nothing kills a request at a set age; its steps are bounded
+# (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS per statement, the Stripe, S3 and mail timeouts)
+# and a POST takes a few of them, far under this.
 ABANDONED_AFTER = timedelta(minutes=5)
 POLL_SECONDS = 0.05
 

@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,22 +185,41 @@ def webhook_emit(
     """Records the event for every active subscription that wants it: the creator's own and
     staff's. Call it inside the change's transaction. None (and no rows) if nobody listens;
     `data` builds the payload, only when somebody does (one query when nobody does)."""
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {type!r}")
+    events = webhook_emit_each(
+        types=[type], data=data, creator_id=creator_id, ordering_key=ordering_key
+    )
+    return events[0] if events else None
+
+
+def webhook_emit_each(
+    *,
+    types: Sequence[str],
+    data: Callable[[], dict[str, Any]],
+    creator_id: int | None,
+    ordering_key: str = "",
+) -> list[WebhookEvent]:
+    """`webhook_emit` for several events of one change (a free booking is created and
+    confirmed at once), in this order, with one subscription query for all of them (none when
+    `types` is empty). Returns the events somebody listens to."""
+    for type in types:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown webhook event type {type!r}")
+    if not types:
+        return []
     audience = Q(owner__is_staff=True)
     if creator_id is not None:
         audience |= Q(owner_id=creator_id)
-    subscriptions = [
-        subscription
-        for subscription in WebhookSubscription.objects.filter(audience, is_active=True)
-        if type in subscription.events
-    ]
-    if not subscriptions:
-        return None
-    event = _new_event(type=type, data=data(), creator_id=creator_id, ordering_key=ordering_key)
-    for subscription in subscriptions:
-        _queue_delivery(event=event, subscription=subscription)
-    return event
+    active = list(WebhookSubscription.objects.filter(audience, is_active=True))
+    events = []
+    for type in types:
+        subscriptions = [subscription for subscription in active if type in subscription.events]
+        if not subscriptions:
+            continue
+        event = _new_event(type=type, data=data(), creator_id=creator_id, ordering_key=ordering_key)
+        for subscription in subscriptions:
+            _queue_delivery(event=event, subscription=subscription)
+        events.append(event)
+    return events
 
 
 def _time(value: datetime | None) -> str | None:
@@ -257,7 +276,8 @@ def emit_booking_change(
     booking: Booking, *, is_new: bool, before_status: str, before_payment_status: str
 ) -> None:
     """booking.created / confirmed / cancelled / refunded for one move of a booking (called by
-    booking_transition, in its transaction)."""
+    booking_transition, in its transaction): one subscription query per move, whatever it
+    emits."""
     types: list[str] = []
     if is_new:
         types.append("booking.created")
@@ -271,13 +291,12 @@ def emit_booking_change(
         and booking.payment_status == Booking.PaymentStatus.REFUNDED
     ):
         types.append("booking.refunded")
-    for type in types:
-        webhook_emit(
-            type=type,
-            data=lambda: _booking_data(booking),
-            creator_id=booking.session.creator_id,
-            ordering_key=f"booking:{booking.pk}",
-        )
+    webhook_emit_each(
+        types=types,
+        data=lambda: _booking_data(booking),
+        creator_id=booking.session.creator_id,
+        ordering_key=f"booking:{booking.pk}",
+    )
 
 
 def emit_booking_rescheduled(booking: Booking, *, previous_session: Session) -> None:

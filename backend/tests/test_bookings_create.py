@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from backend.models import Booking, Session
-from backend.tests.factories import BookingFactory, SessionFactory
+from backend.models import Booking, OutboxMessage, Session, WebhookDelivery, WebhookSubscription
+from backend.tests.factories import BookingFactory, SessionFactory, UserFactory
 from backend.tests.support import auth_client, expire_hold
 
 pytestmark = pytest.mark.django_db
@@ -263,3 +263,67 @@ class _BlindManager:
         if "user" in kwargs:
             return queryset.none()
         return queryset
+
+
+# --- query budget --------------------------------------------------------------------------
+
+
+def subscription_lookups(queries) -> int:
+    return sum('FROM "webhook_subscriptions"' in query["sql"] for query in queries)
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [
+        # The JWT user; the user and session locks; stale holds; already booked; (paid: the
+        # unpaid-hold count); waitlist; seats taken; (paid: the hold's end); the booking; one
+        # webhook-subscription lookup; its event row; the waitlist update; two e-mails' outbox
+        # rows; 5 savepoints and 5 releases. PostgreSQL adds a transaction check per lock.
+        ("0.00", 21),
+        ("20.00", 23),
+    ],
+)
+def test_booking_creation_takes_a_fixed_number_of_queries(
+    user, price, expected, django_assert_num_queries, is_postgres
+):
+    session = SessionFactory(price=Decimal(price))
+    client = auth_client(user)
+    with django_assert_num_queries(expected + (2 if is_postgres else 0)) as captured:
+        response = client.post("/api/bookings/", {"session": session.pk})
+    assert response.status_code == 201
+    # A free booking is created and confirmed in one move: one lookup for both events.
+    assert subscription_lookups(captured.captured_queries) == 1
+
+
+def test_one_subscription_lookup_for_all_events_of_a_booking_write(
+    user, django_assert_num_queries, is_postgres
+):
+    session = SessionFactory(price=Decimal("0.00"))
+    mine = WebhookSubscription.objects.create(
+        owner=session.creator,
+        url="https://hooks.example.com/mine",
+        events=["booking.created", "booking.confirmed"],
+        secret="s1",
+    )
+    staff = WebhookSubscription.objects.create(
+        owner=UserFactory(is_staff=True),
+        url="https://hooks.example.com/staff",
+        events=["booking.confirmed"],
+        secret="s2",
+    )
+    client = auth_client(user)
+    # As without subscribers (21), plus 2 events and 3 deliveries, each with its outbox row
+    # in a savepoint (4 queries a delivery).
+    with django_assert_num_queries(21 + 2 + 3 * 4 + (2 if is_postgres else 0)) as captured:
+        response = client.post("/api/bookings/", {"session": session.pk})
+    assert response.status_code == 201
+    assert subscription_lookups(captured.captured_queries) == 1
+    deliveries = WebhookDelivery.objects.order_by("event_id", "subscription_id")
+    assert [(d.event.type, d.subscription_id) for d in deliveries] == [
+        ("booking.created", mine.pk),
+        ("booking.confirmed", mine.pk),
+        ("booking.confirmed", staff.pk),
+    ]
+    assert OutboxMessage.objects.filter(task="webhooks.deliver").count() == 3
+    booking_ids = {d.event.data["booking"]["id"] for d in deliveries}
+    assert booking_ids == {response.json()["id"]}

@@ -102,6 +102,38 @@ def test_a_key_expires_after_24_hours_and_is_pruned():
 
 
 @pytest.mark.django_db
+def test_a_claim_left_by_a_dead_request_is_taken_over_only_after_abandoned_after(settings):
+    """A worker killed mid-request leaves its claim `in_progress` with no answer: repeats are
+    409 until ABANDONED_AFTER, then the next one acts (once)."""
+    settings.IDEMPOTENCY_WAIT_SECONDS = 0
+    user = UserFactory.create()
+    session = SessionFactory.create(price=0)
+    dead = IdempotencyKey.objects.create(
+        user=user,
+        key="dead",
+        request_hash=idempotency.request_fingerprint(
+            method="POST", path=BOOKINGS, data={"session": session.pk, "seats": 1}
+        ),
+    )
+    backdate(dead, created_at=idempotency.ABANDONED_AFTER - timedelta(seconds=5))
+    client = auth_client(user)
+    still_running = post_booking(client, session.pk, "dead")
+    assert (still_running.status_code, still_running.json()["code"]) == (
+        409,
+        "idempotency_key_in_use",
+    )
+    assert not Booking.objects.exists()
+
+    backdate(dead, created_at=idempotency.ABANDONED_AFTER + timedelta(seconds=5))
+    taken_over = post_booking(client, session.pk, "dead")
+    assert taken_over.status_code == 201
+    assert "Idempotent-Replayed" not in taken_over
+    assert Booking.objects.count() == 1
+    assert IdempotencyKey.objects.get(key="dead").status == "done"
+    assert post_booking(client, session.pk, "dead").content == taken_over.content
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
 def test_a_bad_key_is_400_and_books_nothing(key):
     session = SessionFactory.create(price=0)

@@ -111,6 +111,60 @@ def test_a_creator_exports_their_sessions_but_not_their_attendees(two_users):
         assert attendee not in text
 
 
+def test_a_creators_session_exports_what_they_set_on_it():
+    creator = CreatorFactory()
+    decision_at = timezone.now() + timedelta(days=5)
+    session = SessionFactory(
+        creator=creator,
+        timezone="Europe/Paris",
+        refund_policy=[{"hours_before": 48, "refund_percent": 100}],
+        min_attendees=3,
+        decision_at=decision_at,
+    )
+    plain = SessionFactory(creator=creator, start_time=session.start_time + timedelta(days=1))
+
+    exported = auth_client(creator).get(EXPORT_URL).json()["sessions"]
+
+    # The catalog's fields, less the creator (the caller), what is computed when read, and
+    # the image (under `files`).
+    assert list(exported[0]) == [
+        "id",
+        "title",
+        "description",
+        "category",
+        "price",
+        "currency",
+        "duration_minutes",
+        "start_time",
+        "capacity",
+        "location",
+        "is_online",
+        "meeting_url",
+        "status",
+        "timezone",
+        "series",
+        "refund_policy",
+        "min_attendees",
+        "decision_at",
+        "decision",
+        "cancel_reason",
+        "created_at",
+        "updated_at",
+    ]
+    mine, other = exported
+    assert (mine["id"], other["id"]) == (session.pk, plain.pk)
+    assert mine["timezone"] == "Europe/Paris"
+    assert mine["refund_policy"] == [{"hours_before": 48, "refund_percent": 100}]
+    assert (mine["min_attendees"], mine["decision"], mine["cancel_reason"]) == (3, "", "")
+    assert mine["decision_at"] == decision_at.isoformat().replace("+00:00", "Z")
+    assert mine["series"] is None
+    assert (other["refund_policy"], other["min_attendees"], other["decision_at"]) == (
+        None,
+        None,
+        None,
+    )
+
+
 def test_export_is_an_attachment_of_json(user_client, user):
     response = user_client.get(EXPORT_URL)
 

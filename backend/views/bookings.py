@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from backend.filters import BookingFilter
 from backend.models import Booking, User
-from backend.schema import filterset_parameters
+from backend.schema import PAGE_PARAMS, filterset_parameters
 from backend.selectors import bookings as selectors
 from backend.selectors import calendar as calendar_selectors
 from backend.serializers.bookings import (
@@ -279,23 +279,7 @@ class BookingViewSet(viewsets.GenericViewSet):
             "Every change of the booking, oldest first: who made it (null: the system or "
             "Stripe), why, and the status, payment status and seats before and after."
         ),
-        manual_parameters=[
-            openapi.Parameter(
-                "page",
-                openapi.IN_QUERY,
-                description="A page number within the paginated result set (from 1).",
-                type=openapi.TYPE_INTEGER,
-                minimum=1,
-            ),
-            openapi.Parameter(
-                "page_size",
-                openapi.IN_QUERY,
-                description="Number of results per page (at most 100).",
-                type=openapi.TYPE_INTEGER,
-                minimum=1,
-                maximum=100,
-            ),
-        ],
+        manual_parameters=PAGE_PARAMS,
         responses={200: BookingEventPageSerializer, **NOT_FOUND},
     )
     # Its own list: the booking list filters (BookingFilter) do not apply to events.

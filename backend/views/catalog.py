@@ -15,7 +15,7 @@ from backend.filters import MAX_ID, MySessionFilter, SessionFilter
 from backend.models import Booking, Session
 from backend.pagination import CatalogPagination
 from backend.permissions import IsCreator, IsCreatorOrReadOnly
-from backend.schema import filterset_parameters
+from backend.schema import PAGE_PARAMS, filterset_parameters
 from backend.selectors import catalog as selectors
 from backend.serializers.catalog import (
     MySessionPageSerializer,
@@ -27,23 +27,6 @@ from backend.serializers.catalog import (
 )
 from backend.services import catalog as services
 
-PAGE_PARAMS = [
-    openapi.Parameter(
-        "page",
-        openapi.IN_QUERY,
-        description="A page number within the paginated result set (from 1).",
-        type=openapi.TYPE_INTEGER,
-        minimum=1,
-    ),
-    openapi.Parameter(
-        "page_size",
-        openapi.IN_QUERY,
-        description="Number of results per page (at most 100).",
-        type=openapi.TYPE_INTEGER,
-        minimum=1,
-        maximum=100,
-    ),
-]
 ATTENDEE_STATUS_PARAM = openapi.Parameter(
     "status",
     openapi.IN_QUERY,

@@ -11,12 +11,11 @@ from rest_framework.response import Response
 
 from backend.filters import CreatorFilter
 from backend.models import User
-from backend.schema import filterset_parameters
+from backend.schema import PAGE_PARAMS, filterset_parameters
 from backend.selectors import creators as selectors
 from backend.selectors.reviews import review_list_for_creator
 from backend.serializers.creators import CreatorProfilePageSerializer, CreatorProfileSerializer
 from backend.serializers.reviews import ReviewPageSerializer, ReviewSerializer
-from backend.views.catalog import PAGE_PARAMS
 from backend.views.reviews import error_response
 
 CREATOR_LIST_PARAMS = [*filterset_parameters(CreatorFilter), *PAGE_PARAMS]

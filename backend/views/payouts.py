@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from backend.models import Transfer
 from backend.permissions import IsCreator
+from backend.schema import PAGE_PARAMS
 from backend.selectors import payouts as selectors
 from backend.serializers.payments import PaymentWebhookOutputSerializer
 from backend.serializers.payouts import (
@@ -27,7 +28,6 @@ from backend.serializers.payouts import (
 )
 from backend.services.payments import payment_handle_webhook
 from backend.services.payouts import payouts_onboarding
-from backend.views.catalog import PAGE_PARAMS
 
 CREATOR_ERRORS = {401: "No or invalid token.", 403: "Signed in, but not a creator."}
 

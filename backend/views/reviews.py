@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from backend.models import Booking, Review, Session
+from backend.schema import PAGE_PARAMS
 from backend.selectors import reviews as selectors
 from backend.serializers.reviews import (
     ReviewCreateSerializer,
@@ -26,7 +27,6 @@ from backend.serializers.reviews import (
 )
 from backend.services import reviews as services
 from backend.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
-from backend.views.catalog import PAGE_PARAMS
 
 PLAIN_TEXT = "Plain text, returned exactly as sent; never interpreted as HTML."
 

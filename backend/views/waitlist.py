@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from backend.models import Session, WaitlistEntry
+from backend.schema import PAGE_PARAMS
 from backend.selectors import waitlist as selectors
 from backend.serializers.waitlist import (
     SessionWaitlistEntryPageSerializer,
@@ -21,7 +22,6 @@ from backend.serializers.waitlist import (
     WaitlistJoinSerializer,
 )
 from backend.services import waitlist as services
-from backend.views.catalog import PAGE_PARAMS
 from backend.views.reviews import error_response
 
 OFFERS = (

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backend.models import User, WebhookSubscription
+from backend.schema import PAGE_PARAMS
 from backend.selectors import webhooks as selectors
 from backend.serializers.webhooks import (
     WebhookDeliveryPageSerializer,
@@ -21,7 +22,6 @@ from backend.serializers.webhooks import (
     WebhookSubscriptionWriteSerializer,
 )
 from backend.services import webhooks as services
-from backend.views.catalog import PAGE_PARAMS
 
 SIGNATURE_HELP = (
     "Each delivery is a POST of JSON `{id, type, created, data}` with headers `Webhook-Id` "
