@@ -253,7 +253,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, reusing its redis-py clients (backend/redis_cache.py).
+            "BACKEND": "backend.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             # One Redis may serve several deployments (or test runs): each its own prefix.
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX") or "sm",
