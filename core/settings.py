@@ -386,10 +386,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["backend.renderers.ORJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # Atomic counters in the shared cache, per client address (backend/throttling.py).
-    "DEFAULT_THROTTLE_CLASSES": [
-        "backend.throttling.AnonRateThrottle",
-        "backend.throttling.UserRateThrottle",
-    ],
+    # Anonymous clients by address at the anon and the user rate, users by id at the user rate:
+    # both counted in one round trip (AnonAndUserRateThrottle).
+    "DEFAULT_THROTTLE_CLASSES": ["backend.throttling.AnonAndUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
         "user": env_str("THROTTLE_USER_RATE") or "1200/minute",

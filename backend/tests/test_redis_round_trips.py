@@ -1,11 +1,12 @@
 """What a request costs in Redis, and the throttles' counting on Redis itself.
 
 Against a redis-server of the test's own (task_support.private_redis), so INFO commandstats
-counts this test's commands only: a cached anonymous catalog page is one round trip for each
-throttle (one Lua script: backend/throttling.py) and one for the page (version tokens and page
-in one MGET: backend/catalog_cache.py). The throttles' rules on Redis are the ones
-test_throttling.py proves on the local-memory cache: an exact count under parallel requests,
-a counter and a period start that always expire, Retry-After from the period's start.
+counts this test's commands only: a cached anonymous catalog page is one round trip for its
+throttles (the anon and the user throttle in one Lua script: backend/throttling.py) and one for
+the page (version tokens and page in one MGET: backend/catalog_cache.py). The throttles' rules
+on Redis are the ones test_throttling.py proves on the local-memory cache: an exact count under
+parallel requests, a counter and a period start that always expire, Retry-After from the
+period's start; and the two default throttles counted together keep both limits.
 """
 
 import threading
@@ -14,12 +15,19 @@ from types import SimpleNamespace
 
 import pytest
 import redis
+from django.core.cache import cache
 from django.test import override_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from backend.redis_cache import redis_access
 from backend.tests.factories import SessionFactory
 from backend.tests.task_support import private_redis
-from backend.throttling import CountingRateThrottle
+from backend.throttling import (
+    AnonAndUserRateThrottle,
+    AnonRateThrottle,
+    CountingRateThrottle,
+    UserRateThrottle,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +72,7 @@ def commands_during(server: redis.Redis, action) -> Counter:
 # --- Round trips per request -----------------------------------------------------------------
 
 
-def test_a_cached_anonymous_page_costs_three_round_trips(
+def test_a_cached_anonymous_page_costs_two_round_trips(
     api_client, redis_server, catalog_cache_on, django_assert_num_queries
 ):
     session = SessionFactory()
@@ -81,12 +89,12 @@ def test_a_cached_anonymous_page_costs_three_round_trips(
                 answers.append(api_client.get(detail))
                 answers.append(api_client.get(LIST, HTTP_IF_NONE_MATCH=first_list["ETag"]))
 
-    # Per request: the anon and the user throttle (both count anonymous readers), one script
-    # each; the page with its version tokens, one MGET. Nothing else, not even a 304.
+    # Per request: the anon and the user throttle (both count anonymous readers) in one
+    # script; the page with its version tokens, one MGET. Nothing else, not even for a 304.
     assert commands_during(redis_server, read_five_times) == {
-        "evalsha": 30,
+        "evalsha": 15,
         "mget": 15,
-        # Inside the throttles' script: in Redis, no round trips.
+        # Inside the throttles' script, one of each per throttle: in Redis, no round trips.
         "incr": 30,
         "ttl": 30,
     }
@@ -95,7 +103,7 @@ def test_a_cached_anonymous_page_costs_three_round_trips(
     assert {answer.content for answer in answers[1::3]} == {first_detail.content}
 
 
-def test_a_counted_request_is_one_round_trip_per_throttle(redis_server):
+def test_a_throttle_of_its_own_is_one_round_trip(redis_server):
     throttle = FiveAMinute()
     throttle.allow_request(meta("203.0.113.5"), None)  # opens the period
 
@@ -125,8 +133,6 @@ def meta(remote_addr: str) -> SimpleNamespace:
 
 
 def test_the_throttle_counts_in_redis_itself(redis_server):
-    from django.core.cache import cache
-
     # The cache really is Redis here, so the Lua path is the one under test.
     assert redis_access(cache) is not None
     results = [FiveAMinute().allow_request(meta("203.0.113.5"), None) for _ in range(6)]
@@ -206,3 +212,59 @@ def test_a_throttled_api_answer_on_redis_says_when_to_retry(api_client, redis_se
     throttled = api_client.post(refresh, {"refresh": "x"}, REMOTE_ADDR="203.0.113.8")
     assert throttled.json()["code"] == "throttled"
     assert 1 <= int(throttled["Retry-After"]) <= 60
+
+
+# --- The anon and the user throttle, counted together ---------------------------------------
+
+
+@pytest.fixture(params=["local memory", "redis"])
+def either_cache(request):
+    """Both counting paths: the local-memory cache of development and tests, and Redis."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_server")
+    return None
+
+
+def default_rates(monkeypatch, *, anon: str, user: str) -> None:
+    # DRF's throttles read their rates from a class attribute set at import time.
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "anon": anon, "user": user}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+
+
+@pytest.mark.parametrize(
+    ("anon", "user", "allowed"), [("3/minute", "5/minute", 3), ("5/minute", "2/minute", 2)]
+)
+def test_an_anonymous_reader_meets_the_lower_of_both_limits(
+    api_client, either_cache, monkeypatch, anon, user, allowed
+):
+    default_rates(monkeypatch, anon=anon, user=user)
+    statuses = [api_client.get(LIST).status_code for _ in range(allowed + 2)]
+    assert statuses == [200] * allowed + [429, 429]
+    throttled = api_client.get(LIST)
+    assert throttled.json()["code"] == "throttled"
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+
+
+def test_a_signed_in_reader_meets_the_user_limit_only(user_client, either_cache, monkeypatch):
+    # Not the anon limit: AnonRateThrottle counts no signed-in request.
+    default_rates(monkeypatch, anon="1/minute", user="3/minute")
+    statuses = [user_client.get(LIST).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_the_wait_is_the_longest_of_the_limits_refused(redis_server, monkeypatch):
+    default_rates(monkeypatch, anon="2/minute", user="3/hour")
+    clock = {"now": 1_000_000.0}
+    for part in (AnonRateThrottle, UserRateThrottle):
+        monkeypatch.setattr(part, "timer", lambda self: clock["now"])
+    request = SimpleNamespace(
+        META={"REMOTE_ADDR": "203.0.113.9"}, user=SimpleNamespace(is_authenticated=False)
+    )
+    results = []
+    for step in range(4):
+        clock["now"] = 1_000_000.0 + 10 * step
+        throttle = AnonAndUserRateThrottle()
+        results.append(throttle.allow_request(request, None))
+    assert results == [True, True, False, False]
+    # At t=30 both refuse: the minute opened at t=0 has 30 s left, the hour 3,570 s.
+    assert throttle.wait() == 3570.0
