@@ -30,9 +30,13 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # nginx keeps upstream connections alive; this must stay above nginx's keepalive_timeout upstream.
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
-# Recycle workers now and then so a slow leak cannot grow forever; jitter avoids a herd.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Recycle workers now and then so a slow leak cannot grow forever; jitter avoids a herd. Not
+# too often: a new worker costs ~1.5 s of CPU (loading the app, its first requests) and serves
+# nothing meanwhile. A worker answers cached catalog pages at a few hundred a second, so 1,000
+# requests meant a restart every few seconds, costing more CPU than the pages themselves
+# (bench/run.sh: the cached list at ~100 req/s with 1,000, ~700 without recycling).
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 
 # Logs to stdout/stderr, where Docker collects them.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")

@@ -9,10 +9,15 @@
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/sm_bench bench/run.sh
 #
-# Knobs (environment): PORT (18800), WORKERS (2), GTHREADS (1: sync workers; more: gthread),
-# CONNECTIONS (8), THREADS (2), DURATION (10s), SESSIONS (10000), BOOKINGS (100000),
-# ROUNDS (2), ONLY ("list baseline ..." to run some scenarios), SKIP_SEED=1 to reuse the data
-# (and the tokens) of the previous run.
+# Knobs (environment): PORT (18800), WORKERS (2), GTHREADS (2: gthread workers, as
+# gunicorn.conf.py runs production; 1: sync workers), CONNECTIONS (8), THREADS (2), DURATION
+# (10s), SESSIONS (10000), BOOKINGS (100000), ROUNDS (2), ONLY ("list baseline ..." to run
+# some scenarios), SKIP_SEED=1 to reuse the data (and the tokens) of the previous run,
+# SKIP_CPU=1 to leave out bench/cpu.py.
+# REDIS_URL: the cache (throttle counters, catalog pages) on Redis, as production runs it
+# (keys under CACHE_KEY_PREFIX, default "bench"); without it each worker has a local-memory
+# cache. The rest of the server's settings come from gunicorn.conf.py (its GUNICORN_* knobs,
+# e.g. GUNICORN_MAX_REQUESTS), as in production.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +25,7 @@ cd "$(dirname "$0")/.."
 case "$DATABASE_URL" in postgres*) ;; *) echo "DATABASE_URL must be PostgreSQL" >&2; exit 2 ;; esac
 PORT=${PORT:-18800}
 WORKERS=${WORKERS:-2}
-GTHREADS=${GTHREADS:-1}
+GTHREADS=${GTHREADS:-2}
 CONNECTIONS=${CONNECTIONS:-8}
 THREADS=${THREADS:-2}
 DURATION=${DURATION:-10s}
@@ -55,6 +60,12 @@ export DJANGO_SECURE_SSL_REDIRECT=false
 export THROTTLE_ANON_RATE=1000000/second
 export THROTTLE_USER_RATE=1000000/second
 export LOG_LEVEL=WARNING
+if [ -n "${REDIS_URL:-}" ]; then
+  export REDIS_URL CACHE_KEY_PREFIX=${CACHE_KEY_PREFIX:-bench}
+  cache_used="Redis ($REDIS_URL, prefix $CACHE_KEY_PREFIX)"
+else
+  cache_used="local memory, per worker (set REDIS_URL for production's)"
+fi
 
 DJANGO_DEBUG=true "$PY" manage.py migrate --noinput >/dev/null
 if [ "${SKIP_SEED:-0}" != "1" ] || [ ! -s "$state/ids.txt" ]; then
@@ -64,8 +75,9 @@ fi
 
 "$PY" bench/queries.py "$state" "$state/ids.txt" >"$work/queries.txt"
 
-worker_args=(--workers "$WORKERS")
-if [ "$GTHREADS" -gt 1 ]; then worker_args+=(--worker-class gthread --threads "$GTHREADS"); fi
+# --threads always: gunicorn.conf.py's default (2) would apply otherwise.
+worker_args=(--workers "$WORKERS" --threads "$GTHREADS")
+if [ "$GTHREADS" -gt 1 ]; then worker_args+=(--worker-class gthread); fi
 DJANGO_DEBUG=false "$PY" -m gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" \
   "${worker_args[@]}" --log-level warning >"$work/gunicorn.log" 2>&1 &
 gunicorn_pid=$!
@@ -104,6 +116,7 @@ run() {
 
 echo
 echo "benchmark: $SESSIONS sessions, $BOOKINGS bookings, gunicorn $WORKERS workers x $GTHREADS threads, wrk $THREADS threads x $CONNECTIONS connections, $DURATION each"
+echo "cache: $cache_used"
 printf '%-13s %9s %9s %9s %7s  %-50s %s\n' scenario req/s p50 p99 queries statuses request
 while IFS='|' read -r name method path body tokens cached; do
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
@@ -128,8 +141,10 @@ echo
 ratio list "catalog list (uncached)" 0.80
 ratio list_cached "catalog list (cached)" 4
 # Worker CPU per request against the plain views, in-process (issue 24's figure; bench/cpu.py).
-echo
-DJANGO_DEBUG=false "$PY" bench/cpu.py 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
+if [ "${SKIP_CPU:-0}" != "1" ]; then
+  echo
+  DJANGO_DEBUG=false "$PY" bench/cpu.py 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
+fi
 if [ "$SERVER_ERRORS" -gt 0 ]; then
   echo "FAILED: $SERVER_ERRORS responses were 5xx (gunicorn log below)" >&2
   tail -n 50 "$work/gunicorn.log" >&2

@@ -253,7 +253,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, reusing its redis-py clients (backend/redis_cache.py).
+            "BACKEND": "backend.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             # One Redis may serve several deployments (or test runs): each its own prefix.
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX") or "sm",
@@ -385,10 +386,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["backend.renderers.ORJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # Atomic counters in the shared cache, per client address (backend/throttling.py).
-    "DEFAULT_THROTTLE_CLASSES": [
-        "backend.throttling.AnonRateThrottle",
-        "backend.throttling.UserRateThrottle",
-    ],
+    # Anonymous clients by address at the anon and the user rate, users by id at the user rate:
+    # both counted in one round trip (AnonAndUserRateThrottle).
+    "DEFAULT_THROTTLE_CLASSES": ["backend.throttling.AnonAndUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE") or "300/minute",
         "user": env_str("THROTTLE_USER_RATE") or "1200/minute",

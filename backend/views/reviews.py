@@ -26,7 +26,7 @@ from backend.serializers.reviews import (
     ReviewUpdateSerializer,
 )
 from backend.services import reviews as services
-from backend.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from backend.throttling import AnonAndUserRateThrottle, ScopedRateThrottle, UserRateThrottle
 
 PLAIN_TEXT = "Plain text, returned exactly as sent; never interpreted as HTML."
 
@@ -88,7 +88,7 @@ class SessionReviewsView(GenericAPIView):
     """`GET sessions/{id}/reviews/`: a session's visible reviews, public."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle, UserRateThrottle]
+    throttle_classes = [AnonAndUserRateThrottle]
     serializer_class = ReviewSerializer
     # Only tells drf-yasg that `{id}` is a session's integer id.
     queryset = Session.objects.none()
