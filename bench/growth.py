@@ -6,9 +6,13 @@ rolled back at the end (the seeded data is left as it was):
 - search with the seeded sessions against ten times as many;
 - the creator dashboard of a new creator with 10 bookings against 5,000.
 Each time is the median of --repeat requests through Django's test client (middleware, DRF,
-rendering, the database on loopback). Prints one line per measurement and the growth factor.
+rendering, the database on loopback), past the anonymous page cache. Prints one line per
+measurement and the growth factor, and how many sessions the search matched. With --cpu, also
+the median CPU time per request, this process's plus its PostgreSQL backend's (read from
+/proc/<pid>/schedstat, so only with the database on this Linux machine): steadier than wall
+time on a machine shared with other jobs.
 
-    DJANGO_SETTINGS_MODULE=bench.settings python bench/growth.py
+    DJANGO_SETTINGS_MODULE=bench.settings python bench/growth.py [--cpu]
 """
 
 import argparse
@@ -17,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,26 +45,54 @@ class Rollback(Exception):
     pass
 
 
-def timed(client: Client, path: str, repeat: int, token: str = "") -> float:
-    headers = {"HTTP_ACCEPT": "application/json"}
+def backend_cpu_seconds() -> float:
+    """CPU time the connection's PostgreSQL backend has used so far (Linux, local server)."""
+    with open(f"/proc/{connection.connection.info.backend_pid}/schedstat") as stats:
+        return int(stats.read().split()[0]) / 1e9
+
+
+@dataclass
+class Measured:
+    wall_ms: float
+    cpu_ms: float | None  # with --cpu: this process's and its database backend's
+
+
+def timed(client: Client, path: str, repeat: int, token: str = "", cpu: bool = False) -> Measured:
+    # no-cache skips the anonymous page cache (backend/catalog_cache.py): its version tokens
+    # move on commit, and the rows added here are never committed, so a cached page would be
+    # the small database's page, and the growth measured would be the cache's, not the query's.
+    headers = {"HTTP_ACCEPT": "application/json", "HTTP_CACHE_CONTROL": "no-cache"}
     if token:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     response = client.get(path, **headers)
     assert response.status_code == 200, (path, response.status_code, response.content[:200])
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeat):
         started = time.perf_counter()
+        cpu_started = time.process_time() + backend_cpu_seconds() if cpu else 0.0
         client.get(path, **headers)
         times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+        if cpu:
+            cpu_times.append(time.process_time() + backend_cpu_seconds() - cpu_started)
+    cpu_ms = statistics.median(cpu_times) * 1000 if cpu else None
+    return Measured(statistics.median(times) * 1000, cpu_ms)
 
 
-def report(label: str, small: tuple[str, float], large: tuple[str, float]) -> None:
-    (small_name, small_ms), (large_name, large_ms) = small, large
-    print(
-        f"{label:<18} {small_name:>22} {small_ms:8.2f} ms   {large_name:>22} {large_ms:8.2f} ms"
-        f"   x{large_ms / small_ms:.2f}"
-    )
+def search_matches(client: Client, path: str) -> int:
+    response = client.get(path, HTTP_ACCEPT="application/json", HTTP_CACHE_CONTROL="no-cache")
+    return response.json()["count"]
+
+
+def report(label: str, small: tuple[str, Measured], large: tuple[str, Measured]) -> None:
+    (small_name, small_time), (large_name, large_time) = small, large
+    lines = [(label, small_time.wall_ms, large_time.wall_ms)]
+    if small_time.cpu_ms is not None and large_time.cpu_ms is not None:
+        lines.append(("  cpu", small_time.cpu_ms, large_time.cpu_ms))
+    for name, small_ms, large_ms in lines:
+        print(
+            f"{name:<18} {small_name:>22} {small_ms:8.2f} ms   {large_name:>22} {large_ms:8.2f} ms"
+            f"   x{large_ms / small_ms:.2f}"
+        )
 
 
 def analyze() -> None:
@@ -71,31 +104,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--search", default="python")
+    parser.add_argument("--cpu", action="store_true", help="also CPU per request (see above)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/growth.py needs the seeded PostgreSQL database")
     client = Client()
     rng = random.Random(7)
-    repeat = args.repeat
+    repeat, cpu = args.repeat, args.cpu
     try:
         with transaction.atomic():
             listed = Session.objects.filter(status="published", start_time__gt=timezone.now())
             pages = listed.count() // 20
             report(
                 "catalog page",
-                ("page 1", timed(client, "/api/sessions/", repeat)),
-                (f"page {pages}", timed(client, f"/api/sessions/?page={pages}", repeat)),
+                ("page 1", timed(client, "/api/sessions/", repeat, cpu=cpu)),
+                (f"page {pages}", timed(client, f"/api/sessions/?page={pages}", repeat, cpu=cpu)),
             )
 
             sessions = Session.objects.count()
             search = f"/api/sessions/?search={args.search}"
-            small = timed(client, search, repeat)
+            small = timed(client, search, repeat, cpu=cpu)
+            small_matches = search_matches(client, search)
             creators = list(User.objects.filter(username__startswith=f"{PREFIX}creator"))
             make_sessions(sessions * 9, creators, rng)
             analyze()
-            large = timed(client, search, repeat)
+            large = timed(client, search, repeat, cpu=cpu)
             total = Session.objects.count()
             report("search", (f"{sessions} sessions", small), (f"{total} sessions", large))
+            print(
+                f"{'  matches':<18} {small_matches:>22}{'':14}{search_matches(client, search):>22}"
+            )
 
             creator = User.objects.create(
                 username=f"{PREFIX}growth_creator", role=User.Role.CREATOR
@@ -125,11 +163,11 @@ def main() -> None:
 
             book(10)
             analyze()
-            small = timed(client, "/api/dashboard/creator/", repeat, token)
+            small = timed(client, "/api/dashboard/creator/", repeat, token, cpu)
             Booking.objects.filter(session__creator=creator).delete()
             book(5000)
             analyze()
-            large = timed(client, "/api/dashboard/creator/", repeat, token)
+            large = timed(client, "/api/dashboard/creator/", repeat, token, cpu)
             report("creator dashboard", ("10 bookings", small), ("5000 bookings", large))
             raise Rollback
     except Rollback:
