@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -41,7 +41,7 @@ from backend.pagination import DeepPagePaginator, stable_order_terms
 from backend.selectors import compiled
 
 # The weighted document a catalog search looks at. On PostgreSQL it is stored: migration
-# 0008_catalog_search_vector adds `sessions.search_vector`, a generated column of exactly this
+# 0012_catalog_search_vector adds `sessions.search_vector`, a generated column of exactly this
 # expression, with the GIN index `session_search_gin_idx` on it (so neither search nor ranking
 # recomputes a row's vector). Change both together; test_postgres_search_expression_matches_
 # the_gin_index checks the planner uses the index.
@@ -52,29 +52,63 @@ SESSION_SEARCH_VECTOR_TEMPLATE = (
     " || setweight(to_tsvector('english'::regconfig, COALESCE({category}, '')), 'C'))"
 )
 SEARCH_VECTOR_COLUMN = "search_vector"
+# A creator's names as search matches them (simple config: as written, no stemming, not
+# ranked). Stored too: migration 0015_creator_name_search_vector adds `users.
+# name_search_vector`, a generated column of exactly this expression, with the GIN index
+# `user_name_search_gin_idx` on creators' rows, so a search no longer computes every creator's
+# vector. Change both together; test_creator_name_search_uses_the_gin_index checks the plan.
+NAME_SEARCH_CONFIG = "simple"
+CREATOR_NAME_VECTOR_TEMPLATE = (
+    "to_tsvector('simple'::regconfig, COALESCE({username}, '') || ' '"
+    " || COALESCE({first_name}, '') || ' ' || COALESCE({last_name}, ''))"
+)
+NAME_VECTOR_COLUMN = "name_search_vector"
 # SQLite has no full-text ranking here: at most this many words, each must appear somewhere.
 MAX_SEARCH_WORDS = 8
 
 
-class SessionSearchVector(Func):
-    """The session's tsvector (title A, description B, category C): the stored column.
+class StoredVector(Func):
+    """A stored tsvector column that the model does not declare (SQLite has none).
 
-    The model does not declare the column (SQLite has none), so this names it next to the
-    table's own `title` column, under whatever alias the query gives the table.
+    It is named next to one of the table's declared columns (`anchor`), under whatever alias
+    the query gives the table. Subclasses name the anchor and the column; the source
+    expressions are the columns the stored vector is computed from.
     """
 
     output_field = SearchVectorField()
+    anchor = ""
+    column = ""
 
-    def __init__(self):
-        super().__init__(F("title"), F("description"), F("category"))
+    def __init__(self, *sources: str):
+        super().__init__(*(F(source) for source in sources))
 
     # Builds its own SQL, so Func's function/template/arg_joiner do not apply.
     def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
-        title, params = compiler.compile(self.get_source_expressions()[0])
-        column = connection.ops.quote_name("title")
-        if params or not title.endswith(column):
-            raise ValueError(f"unexpected title column SQL: {title}")
-        return title[: -len(column)] + connection.ops.quote_name(SEARCH_VECTOR_COLUMN), []
+        anchor, params = compiler.compile(self.get_source_expressions()[0])
+        anchor_column = connection.ops.quote_name(self.anchor)
+        if params or not anchor.endswith(anchor_column):
+            raise ValueError(f"unexpected {self.anchor} column SQL: {anchor}")
+        return anchor[: -len(anchor_column)] + connection.ops.quote_name(self.column), []
+
+
+class SessionSearchVector(StoredVector):
+    """The session's tsvector (title A, description B, category C): `sessions.search_vector`."""
+
+    anchor = "title"
+    column = SEARCH_VECTOR_COLUMN
+
+    def __init__(self):
+        super().__init__("title", "description", "category")
+
+
+class CreatorNameVector(StoredVector):
+    """A user's names (username, first, last) as one tsvector: `users.name_search_vector`."""
+
+    anchor = "username"
+    column = NAME_VECTOR_COLUMN
+
+    def __init__(self):
+        super().__init__("username", "first_name", "last_name")
 
 
 class EqualsAnyOf(Expression):
@@ -501,10 +535,10 @@ def catalog_search(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
 def _search_postgres(queryset: QuerySet[Session], term: str) -> QuerySet[Session]:
     # websearch_to_tsquery never raises on user input (quotes, "or", "-word" all allowed).
     query = SearchQuery(term, config=SEARCH_CONFIG, search_type="websearch")
-    name_query = SearchQuery(term, config="simple", search_type="websearch")
+    name_query = SearchQuery(term, config=NAME_SEARCH_CONFIG, search_type="websearch")
     matching_creators = (
         User.objects.filter(role=User.Role.CREATOR)
-        .alias(name_vector=SearchVector("username", "first_name", "last_name", config="simple"))
+        .alias(name_vector=CreatorNameVector())
         .filter(name_vector=name_query)
         .values("id")
     )
