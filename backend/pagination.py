@@ -3,7 +3,6 @@ from typing import Any, TypeGuard, cast
 from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import F, OrderBy, QuerySet, Subquery
-from django.utils.functional import cached_property
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 
@@ -48,17 +47,6 @@ class DeepPagePaginator(DjangoPaginator):
     """
 
     DEFER_FROM_OFFSET = 200
-
-    def __init__(self, object_list, per_page, *args, count_from: QuerySet[Any] | None = None, **kw):
-        super().__init__(object_list, per_page, *args, **kw)
-        self.count_from = count_from
-
-    @cached_property
-    def count(self) -> int:
-        """The total from `count_from` when given: the same rows without the select list."""
-        if self.count_from is not None:
-            return self.count_from.count()
-        return super().count
 
     def page(self, number):
         number = self.validate_number(number)
@@ -105,32 +93,6 @@ class CatalogPagination(StandardPagination):
     """The catalog's pages: like everyone's, with deep pages as cheap as early ones."""
 
     django_paginator_class = DeepPagePaginator
-
-    def page_queryset(
-        self,
-        queryset: QuerySet[Any],
-        request,
-        view=None,
-        *,
-        count_from: QuerySet[Any] | None = None,
-    ) -> QuerySet[Any]:
-        """`paginate_queryset`, but the page stays an unevaluated queryset.
-
-        The caller decides how its rows are fetched (the catalog: `.values()` rows, not model
-        instances); `get_paginated_response` works as after `paginate_queryset`. `count_from`:
-        the same rows, cheaper to count (DeepPagePaginator).
-        """
-        self.request = request
-        page_size = self.get_page_size(request) or self.page_size
-        paginator = DeepPagePaginator(queryset, page_size, count_from=count_from)
-        page_number = self.get_page_number(request, paginator)
-        try:
-            self.page = paginator.page(page_number)
-        except InvalidPage as exc:
-            raise NotFound(
-                self.invalid_page_message.format(page_number=page_number, message=str(exc))
-            ) from exc
-        return cast(QuerySet[Any], self.page.object_list)
 
     def page_bounds(self, total: int, request) -> tuple[int, int]:
         """For rows the caller fetches itself, `total` of them: checks `?page=` as

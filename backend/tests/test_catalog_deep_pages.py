@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from backend.pagination import DeepPagePaginator
+from backend.selectors import compiled
 from backend.tests.factories import BookingFactory, CreatorFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +67,10 @@ def test_deferred_pages_equal_plain_pages(
     api_client, catalog, query, monkeypatch, django_assert_max_num_queries
 ):
     monkeypatch.setattr(DeepPagePaginator, "DEFER_FROM_OFFSET", 10**9)
+    compiled._shapes.clear()  # shapes compiled under the other threshold
     plain = fetch_all_pages(api_client, query, django_assert_max_num_queries)
     monkeypatch.setattr(DeepPagePaginator, "DEFER_FROM_OFFSET", 0)
+    compiled._shapes.clear()  # shapes compiled under the other threshold
     deferred = fetch_all_pages(api_client, query, django_assert_max_num_queries)
 
     assert deferred == plain
@@ -78,6 +81,7 @@ def test_deferred_pages_equal_plain_pages(
 
 def test_deferred_page_sees_the_same_seats_left(api_client, catalog, monkeypatch):
     monkeypatch.setattr(DeepPagePaginator, "DEFER_FROM_OFFSET", 0)
+    compiled._shapes.clear()  # shapes compiled under the other threshold
     response = api_client.get("/api/sessions/?page_size=5&page=1")
     rows = {row["id"]: row["seats_left"] for row in response.json()["results"]}
     booked = catalog[0]  # capacity 1, one confirmed booking
