@@ -10,12 +10,12 @@ in short rounds so drifting machine load hits both alike. The median round decid
       python bench/cpu.py [--rounds 7] [--requests 40] [--only list detail]
 
 It needs the seeded database (bench/seed_catalog.py, or one bench/run.sh). Exits 1 when a
-response is not a 200 (or the 304 a `_304` scenario expects).
+response is not a 200 (or the 304 an `etag` scenario expects).
 
-Scenarios ending in `_cached` or `_304` run with the anonymous page cache on
-(CATALOG_CACHE_SECONDS, backend/catalog_cache.py: Django's cache, so Redis when REDIS_URL is
-set, local memory otherwise), the others with it off: the uncached figures stay what they were.
-`_304` sends the page's ETag back in If-None-Match.
+The scenarios are bench/scenarios.py's catalog ones (those with a `plain` view). `cached` ones
+run with the anonymous page cache on (CATALOG_CACHE_SECONDS, backend/catalog_cache.py: Django's
+cache, so Redis when REDIS_URL is set, local memory otherwise), the others with it off; `etag`
+ones send the page's ETag back in If-None-Match.
 """
 
 import argparse
@@ -45,36 +45,8 @@ from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from backend.models import Session  # noqa: E402
+from bench.scenarios import CATALOG, PLACEHOLDERS, SCENARIOS  # noqa: E402
 
-# scenario -> (path, the plain view's path it is compared with: same rows, same JSON).
-# "{id}" is a random listed session, "{page}" a random page of the default catalog,
-# "{category}", "{max_price}" and "{word}" random filter values and search words: one
-# compiled shape must serve them all (backend/selectors/compiled.py), not one per value.
-FILTERS = "category={category}&min_price=10&max_price={max_price}&is_online=true&available=true"
-POPULAR = "category=coding&min_price=10&max_price=80&is_online=true&available=true&ordering=-price"
-SCENARIOS: dict[str, tuple[str, str]] = {
-    "list": ("/api/sessions/", "/bench/baseline/catalog/"),
-    "pages": ("/api/sessions/?page={page}", "/bench/baseline/catalog/?page={page}"),
-    "filtered": (
-        f"/api/sessions/?{FILTERS}&ordering=-price",
-        f"/bench/baseline/catalog/?{FILTERS}&ordering=-price",
-    ),
-    "search": ("/api/sessions/?search={word}", "/bench/baseline/catalog/?search={word}"),
-    "search2": (
-        "/api/sessions/?search=watercolor%20workshop",
-        "/bench/baseline/catalog/?search=watercolor%20workshop",
-    ),
-    "detail": ("/api/sessions/{id}/", "/bench/baseline/sessions/{id}/"),
-    "list_cached": ("/api/sessions/", "/bench/baseline/catalog/"),
-    "list_304": ("/api/sessions/", "/bench/baseline/catalog/"),
-    # A popular filtered page and search: the cache serves what many readers ask for.
-    "filtered_cached": (f"/api/sessions/?{POPULAR}", f"/bench/baseline/catalog/?{POPULAR}"),
-    "search_cached": ("/api/sessions/?search=python", "/bench/baseline/catalog/?search=python"),
-    # One popular session (a random one of 5,000 would mostly miss in a short round).
-    "detail_cached": ("/api/sessions/{hot}/", "/bench/baseline/sessions/{hot}/"),
-}
-CATEGORIES = ["coding", "yoga", "fitness", "career", "art", "music", "language", "wellness"]
-WORDS = ["python", "yoga", "watercolor", "guitar", "spanish", "meditation", "interview", "sql"]
 CACHE_SECONDS = 30
 
 
@@ -111,9 +83,9 @@ class Caller:
             template.replace("{id}", str(random.choice(self.ids)))
             .replace("{hot}", str(self.ids[0]))
             .replace("{page}", str(random.randint(2, self.pages)))
-            .replace("{category}", random.choice(CATEGORIES))
-            .replace("{max_price}", str(random.randint(40, 120)))
-            .replace("{word}", random.choice(WORDS))
+            .replace("{category}", random.choice(PLACEHOLDERS["category"]))
+            .replace("{max_price}", random.choice(PLACEHOLDERS["max_price"]))
+            .replace("{word}", random.choice(PLACEHOLDERS["word"]))
         )
 
     def get(self, template: str, headers: dict[str, str] | None = None, expect: str = "200"):
@@ -132,9 +104,10 @@ class Caller:
         return body, dict(answer_headers)
 
     def cpu_ms(self, name: str, template: str, requests: int) -> float:
-        settings.CATALOG_CACHE_SECONDS = CACHE_SECONDS if name.endswith(("_cached", "_304")) else 0
+        spec = SCENARIOS.get(name, {})
+        settings.CATALOG_CACHE_SECONDS = CACHE_SECONDS if spec.get("cached") else 0
         headers, expect = None, "200"
-        if name.endswith("_304"):
+        if spec.get("etag"):
             _, answer = self.get(template)
             headers, expect = {"HTTP_IF_NONE_MATCH": answer["ETag"]}, "304"
         started = time.process_time()
@@ -147,17 +120,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=40, help="per scenario and round")
-    parser.add_argument("--only", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--only", nargs="*", default=CATALOG)
     args = parser.parse_args()
     ids = list(Session.objects.filter(status="published").values_list("pk", flat=True)[:5000])
     caller = Caller(ids, pages=max(2, len(ids) // 20 // 2))
     for name in args.only:
-        template, plain = SCENARIOS[name]
+        template, plain = SCENARIOS[name]["path"], SCENARIOS[name]["plain"]
         caller.cpu_ms("plain", plain, 5)  # warm up: imports, connection, compiled SQL, cache
         caller.cpu_ms(name, template, 5)
     print(f"{'scenario':<15} {'cpu ms/req':>10} {'plain ms':>9} {'ratio':>6}  (median of rounds)")
     for name in args.only:
-        template, plain = SCENARIOS[name]
+        template, plain = SCENARIOS[name]["path"], SCENARIOS[name]["plain"]
         ours, theirs, ratios = [], [], []
         for _ in range(args.rounds):
             plain_ms = caller.cpu_ms("plain", plain, args.requests)

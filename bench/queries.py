@@ -24,7 +24,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from backend.models import Session  # noqa: E402
-from bench.scenarios import SCENARIOS  # noqa: E402
+from bench.scenarios import PLACEHOLDERS, SCENARIOS  # noqa: E402
 
 
 class Rollback(Exception):
@@ -33,7 +33,10 @@ class Rollback(Exception):
 
 def count(client: Client, scenario: dict, session_id: str, token: str) -> tuple[int, int]:
     headers = {"HTTP_ACCEPT": "application/json"}
-    path = scenario["path"].replace("{id}", session_id)
+    path = scenario["path"].replace("{id}", session_id).replace("{hot}", session_id)
+    path = path.replace("{page}", "2")
+    for name, values in PLACEHOLDERS.items():
+        path = path.replace(f"{{{name}}}", values[0])
     if scenario.get("cached"):
         client.get(path, **headers)  # fills the page cache: the count is a hit's
     else:

@@ -3,9 +3,10 @@
 # JWTs), serves the API with gunicorn (production settings, DEBUG off, plus the baseline view of
 # bench/views.py via bench.settings) and measures every scenario of bench/scenarios.py with wrk:
 # requests per second, p50 and p99, status counts (201 and 409 apart, 5xx must stay 0) and the
-# SQL queries per request (bench/queries.py, in-process). Then the catalog list's throughput as a
-# ratio to the baseline, both measured in this run, alternating, ROUNDS times each. Exits 1 if
-# any response was a 5xx.
+# SQL queries per request (bench/queries.py, in-process). Then issue 24's table: each catalog
+# scenario (page 1, random pages, filtered, search, detail; cached, 304) against its plain view
+# (bench/views.py), req/s alternating ROUNDS times, worker CPU per request (bench/cpu.py), and
+# the cost growth to 100,000 sessions (bench/growth.py). Exits 1 if any response was a 5xx.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/sm_bench bench/run.sh
 #
@@ -13,7 +14,7 @@
 # gunicorn.conf.py runs production; 1: sync workers), CONNECTIONS (8), THREADS (2), DURATION
 # (10s), SESSIONS (10000), BOOKINGS (100000), ROUNDS (2), ONLY ("list baseline ..." to run
 # some scenarios), SKIP_SEED=1 to reuse the data (and the tokens) of the previous run,
-# SKIP_CPU=1 to leave out bench/cpu.py.
+# SKIP_CPU=1 / SKIP_GROWTH=1 to leave out bench/cpu.py / bench/growth.py.
 # REDIS_URL: the cache (throttle counters, catalog pages) on Redis, as production runs it
 # (keys under CACHE_KEY_PREFIX, default "bench"); without it each worker has a local-memory
 # cache. The rest of the server's settings come from gunicorn.conf.py (its GUNICORN_* knobs,
@@ -96,12 +97,12 @@ wrk -t1 -c"$WORKERS" -d1s "$base/bench/baseline/catalog/" >/dev/null
 declare -A RPS
 SERVER_ERRORS=0
 run() {
-  local name=$1 method=$2 path=$3 body=$4 tokens=$5 cached=${6:-}
+  local name=$1 method=$2 path=$3 body=$4 tokens=$5 cached=${6:-} etag=${7:-}
   local out no_cache=1
   [ -n "$cached" ] && no_cache=0
   out=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_IDS="$state/ids.txt" BENCH_NO_CACHE=$no_cache \
-    BENCH_TOKENS=${tokens:+$state/$tokens.txt} BENCH_BODY=$body \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk.lua "$base")
+    BENCH_TOKENS=${tokens:+$state/$tokens.txt} BENCH_BODY=$body BENCH_ETAG=$etag \
+    BENCH_PAGES=$pages wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk.lua "$base")
   local rps p50 p99 statuses queries
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -110,40 +111,74 @@ run() {
   queries=$(awk -v n="$name" '$1 == n {print $2}' "$work/queries.txt")
   RPS[$name]="${RPS[$name]:-} $rps"
   SERVER_ERRORS=$((SERVER_ERRORS + $(sed -n 's/.*5xx=\([0-9]*\).*/\1/p' <<<"$statuses")))
-  printf '%-13s %9s %9s %9s %7s  %-50s %s\n' "$name" "$rps" "$p50" "$p99" "${queries:-?}" \
+  printf '%-22s %9s %9s %9s %7s  %-50s %s\n' "$name" "$rps" "$p50" "$p99" "${queries:-?}" \
     "$statuses" "$method $path"
 }
+mean() { awk -v l="$1" 'BEGIN { n = split(l, xs, " "); for (i = 1; i <= n; i++) s += xs[i]; if (n) printf "%.0f", s / n; else printf "?" }'; }
+# A cached page's ETag (the page is stored by this first, cache-filling request).
+etag_of() { curl -fsS -D - -o /dev/null -H 'Accept: application/json' "$base$1" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r'; }
+# Pages "{page}" is drawn from (from 2): half the listed ones, as bench/cpu.py draws them.
+pages=$(( $(wc -l <"$state/ids.txt") / 40 ))
 
 echo
 echo "benchmark: $SESSIONS sessions, $BOOKINGS bookings, gunicorn $WORKERS workers x $GTHREADS threads, wrk $THREADS threads x $CONNECTIONS connections, $DURATION each"
 echo "cache: $cache_used"
-printf '%-13s %9s %9s %9s %7s  %-50s %s\n' scenario req/s p50 p99 queries statuses request
-while IFS='|' read -r name method path body tokens cached; do
+printf '%-22s %9s %9s %9s %7s  %-50s %s\n' scenario req/s p50 p99 queries statuses request
+while IFS='|' read -r name method path body tokens cached plain etag; do
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
-  if [ "$name" = baseline ] || [ "$name" = list ] || [ "$name" = list_cached ]; then continue; fi
+  if [ -n "$plain" ] || [ "$name" = baseline ]; then continue; fi  # the catalog: below
   run "$name" "$method" "$path" "$body" "$tokens" "$cached"
 done < <("$PY" bench/scenarios.py)
 
-# The ratio: baseline and list alternate so drifting machine load hits both alike.
-# The cached list (anonymous pages from the shared cache, backend/catalog_cache.py) too.
-for _ in $(seq 1 "$ROUNDS"); do
-  run baseline GET /bench/baseline/catalog/ "" ""
-  run list GET /api/sessions/ "" ""
-  run list_cached GET /api/sessions/ "" "" cached
-done
-ratio() {
-  awk -v b="${RPS[baseline]}" -v l="${RPS[$1]}" -v what="$2" -v target="$3" 'BEGIN {
-    nb = split(b, bs, " "); nl = split(l, ls, " ");
-    for (i = 1; i <= nb; i++) sb += bs[i]; for (i = 1; i <= nl; i++) sl += ls[i];
-    printf "%s / baseline throughput: %.2f (%.0f req/s, baseline %.0f req/s, mean of %d rounds; target >= %s)\n", what, sl / sb, sl / nl, sb / nb, nl, target }'
-}
+# The catalog against its plain views (bench/views.py: same rows, same JSON), each pair
+# alternating ROUNDS times so drifting machine load hits both alike.
 echo
-ratio list "catalog list (uncached)" 0.80
-ratio list_cached "catalog list (cached)" 4
-# Worker CPU per request against the plain views, in-process (issue 24's figure; bench/cpu.py).
+echo "catalog rounds (each scenario, then its plain view):"
+catalog=()
+while IFS='|' read -r name method path body tokens cached plain etag; do
+  [ -n "$plain" ] || continue
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
+  catalog+=("$name|$path|$cached|$plain|$etag")
+done < <("$PY" bench/scenarios.py)
+for _ in $(seq 1 "$ROUNDS"); do
+  for entry in "${catalog[@]}"; do
+    IFS='|' read -r name path cached plain etag <<<"$entry"
+    tag=""
+    [ -n "$etag" ] && tag=$(etag_of "$path")
+    run "$name" GET "$path" "" "" "$cached" "$tag"
+    run "plain:$name" GET "$plain" "" ""
+  done
+done
+
+# Worker CPU per request against the same plain views, in-process (bench/cpu.py): issue 24's
+# steadiest figure. Then cost growth (bench/growth.py: 10,000 -> 100,000 sessions, rolled back).
+declare -A CPU
 if [ "${SKIP_CPU:-0}" != "1" ]; then
+  DJANGO_DEBUG=false "$PY" bench/cpu.py >"$work/cpu.txt" 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
+  while read -r name ours theirs ratio _; do CPU[$name]="$ours $theirs $ratio"; done <"$work/cpu.txt"
+fi
+if [ "${SKIP_GROWTH:-0}" != "1" ]; then
+  DJANGO_DEBUG=true "$PY" bench/growth.py --cpu >"$work/growth.txt" 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
+fi
+
+echo
+echo "issue 24, this run: the catalog against plain Django views answering the same rows and JSON"
+echo "(req/s: wrk, mean of $ROUNDS alternating rounds; cpu: worker CPU ms per request, median of"
+echo " bench/cpu.py's rounds; targets: uncached cpu ratio <= 1.25, cached req/s ratio >= 4)"
+printf '%-16s %8s %8s %7s   %8s %8s %7s   %7s\n' scenario req/s plain ratio cpu_ms plain ratio queries
+for entry in "${catalog[@]}"; do
+  IFS='|' read -r name _ _ _ _ <<<"$entry"
+  ours=$(mean "${RPS[$name]:-}")
+  theirs=$(mean "${RPS[plain:$name]:-}")
+  read -r cpu_ours cpu_theirs cpu_ratio <<<"${CPU[$name]:-- - -}"
+  printf '%-16s %8s %8s %7s   %8s %8s %7s   %7s\n' "$name" "$ours" "$theirs" \
+    "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "?" }')" \
+    "$cpu_ours" "$cpu_theirs" "$cpu_ratio" "$(awk -v n="$name" '$1 == n {print $2}' "$work/queries.txt")"
+done
+if [ -s "$work/growth.txt" ]; then
   echo
-  DJANGO_DEBUG=false "$PY" bench/cpu.py 2>/dev/null || SERVER_ERRORS=$((SERVER_ERRORS + 1))
+  echo "cost growth (bench/growth.py):"
+  cat "$work/growth.txt"
 fi
 if [ "$SERVER_ERRORS" -gt 0 ]; then
   echo "FAILED: $SERVER_ERRORS responses were 5xx (gunicorn log below)" >&2

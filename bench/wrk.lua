@@ -5,7 +5,11 @@
 --   BENCH_TOKENS  file of JWT access tokens, one a line: a random one per request
 --   BENCH_BODY    request body (JSON); "{id}" is replaced like in the path
 --   BENCH_NO_CACHE  "1": send Cache-Control: no-cache (the catalog then skips its page cache)
--- At the end it prints one line "STATUS 2xx=.. 201=.. 409=.. 4xx=.. 5xx=.." summed over threads.
+--   BENCH_ETAG    sent as If-None-Match (a 304 counts as a success)
+--   BENCH_PAGES   the last page "{page}" may be (from 2)
+--   "{hot}" is the first id; "{category}", "{max_price}", "{word}" random values of the lists
+--   of bench/scenarios.py's PLACEHOLDERS (kept the same here).
+-- At the end it prints one line "STATUS 2xx=.. 201=.. 304=.. 409=.. 4xx=.. 5xx=.." summed over threads
 
 local function read_lines(name)
   local lines = {}
@@ -24,6 +28,24 @@ if body_template == "" then body_template = nil end
 local ids = read_lines(os.getenv("BENCH_IDS"))
 local tokens = read_lines(os.getenv("BENCH_TOKENS"))
 local no_cache = os.getenv("BENCH_NO_CACHE") == "1"
+local etag = os.getenv("BENCH_ETAG")
+if etag == "" then etag = nil end
+local pages = tonumber(os.getenv("BENCH_PAGES") or "2") or 2
+local choices = {
+  category = { "coding", "yoga", "fitness", "career", "art", "music", "language", "wellness" },
+  word = { "python", "yoga", "watercolor", "guitar", "spanish", "meditation", "interview", "sql" },
+}
+
+local function fill(template, id)
+  local filled = template:gsub("{id}", id):gsub("{hot}", ids[1] or "")
+  filled = filled:gsub("{page}", function() return tostring(math.random(2, math.max(2, pages))) end)
+  filled = filled:gsub("{max_price}", function() return tostring(math.random(40, 120)) end)
+  filled = filled:gsub("{(%a+)}", function(name)
+    local list = choices[name]
+    if list then return list[math.random(#list)] end
+  end)
+  return filled
+end
 
 local threads = {}
 local thread_count = 0
@@ -36,13 +58,14 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + (seed or 0))
-  counts = { ok = 0, created = 0, conflict = 0, client = 0, server = 0 }
+  counts = { ok = 0, created = 0, not_modified = 0, conflict = 0, client = 0, server = 0 }
 end
 
 request = function()
   local id = #ids > 0 and ids[math.random(#ids)] or ""
   local headers = { ["Accept"] = "application/json" }
   if no_cache then headers["Cache-Control"] = "no-cache" end
+  if etag then headers["If-None-Match"] = etag end
   if #tokens > 0 then
     headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   end
@@ -51,23 +74,24 @@ request = function()
     body = body_template:gsub("{id}", id)
     headers["Content-Type"] = "application/json"
   end
-  return wrk.format(method, (path:gsub("{id}", id)), headers, body)
+  return wrk.format(method, fill(path, id), headers, body)
 end
 
 response = function(status, headers, body)
   if status == 201 then counts.created = counts.created + 1 end
-  if status >= 200 and status < 300 then counts.ok = counts.ok + 1
+  if status == 304 then counts.not_modified = counts.not_modified + 1 end
+  if (status >= 200 and status < 300) or status == 304 then counts.ok = counts.ok + 1
   elseif status == 409 then counts.conflict = counts.conflict + 1
   elseif status >= 500 then counts.server = counts.server + 1
   else counts.client = counts.client + 1 end
 end
 
 done = function(summary, latency, requests)
-  local total = { ok = 0, created = 0, conflict = 0, client = 0, server = 0 }
+  local total = { ok = 0, created = 0, not_modified = 0, conflict = 0, client = 0, server = 0 }
   for _, thread in ipairs(threads) do
     local c = thread:get("counts")
     for key, value in pairs(c) do total[key] = total[key] + value end
   end
-  io.write(string.format("STATUS 2xx=%d 201=%d 409=%d 4xx=%d 5xx=%d\n",
-    total.ok, total.created, total.conflict, total.client, total.server))
+  io.write(string.format("STATUS 2xx=%d 201=%d 304=%d 409=%d 4xx=%d 5xx=%d\n",
+    total.ok, total.created, total.not_modified, total.conflict, total.client, total.server))
 end
