@@ -17,17 +17,11 @@ from backend.models import User
 from backend.tests.factories import CreatorFactory, SessionFactory, UserFactory
 from backend.tests.support.clients import auth_client
 
-# The longest test (minutes) goes first: in `make test`'s e2e run it then starts at once on one
-# xdist worker while the other worker takes the rest, instead of starting late and running alone.
-LONGEST_FIRST = "test_fuzz.py"
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres` skip, with the reason, when the suite runs on SQLite; the
-    longest test runs first (the order is otherwise kept)."""
+    """Tests marked `postgres` skip, with the reason, when the suite runs on SQLite."""
     from django.conf import settings
 
-    items.sort(key=lambda item: item.path.name != LONGEST_FIRST)
     if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL to run it)")
