@@ -24,12 +24,19 @@ run: export PORT := $(PORT)
 run: install
 	$(PY) scripts/dev_server.py
 
+# The whole suite, in two runs on two xdist workers (the team's 2-core machine), so that the
+# in-process tests never compete with the e2e tests' own servers and load: first everything but
+# e2e, then the e2e tests (xdist groups keep tests that share a resource on one worker; see
+# test_tasks_worker.py). Both runs always run; the target fails if either failed.
 test: install
-	$(PY) -m pytest
+	@status=0; \
+	$(PY) -m pytest -m "not e2e" -n 2 || status=1; \
+	$(PY) -m pytest -m e2e -n 2 --dist loadgroup || status=1; \
+	exit $$status
 
 # The fast tier for the edit-test loop: everything but the live-server (e2e) and slow tests.
 test-fast: install
-	$(PY) -m pytest -m "not e2e and not slow"
+	$(PY) -m pytest -m "not e2e and not slow" -n 2
 
 # Style, then the layer contracts (pyproject.toml [tool.importlinter]), then types ([tool.mypy];
 # the django-stubs plugin loads core.settings, hence the development defaults).

@@ -217,6 +217,8 @@ def worst_case_images() -> dict[str, bytes]:
     }
 
 
+# About a minute: eleven fresh processes each decode one of the largest accepted images.
+@pytest.mark.slow
 def test_one_upload_of_any_worst_case_image_peaks_under_150_mb(tmp_path):
     env = {
         "PATH": os.environ["PATH"],

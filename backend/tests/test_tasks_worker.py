@@ -30,8 +30,15 @@ from backend.tests.task_support import (
 from scripts.live_server import ROOT, live_server
 from scripts.load import create_load_data, request
 
-# Real celery worker and beat processes against Redis.
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e, requires_redis]
+# Real celery worker and beat processes against Redis. One xdist group with the other module
+# that empties TEST_REDIS_URL (test_tasks_worker.py, test_tasks_refunds.py): `make test` runs
+# the e2e tests on two workers, and a FLUSHDB must not hit the other's broker mid-test.
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.e2e,
+    requires_redis,
+    pytest.mark.xdist_group("test_redis"),
+]
 
 
 @pytest.fixture
