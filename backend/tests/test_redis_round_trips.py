@@ -9,7 +9,6 @@ parallel requests, a counter and a period start that always expire, Retry-After 
 period's start; and the two default throttles counted together keep both limits.
 """
 
-import threading
 from collections import Counter
 from types import SimpleNamespace
 
@@ -21,6 +20,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from backend.redis_cache import redis_access
 from backend.tests.factories import SessionFactory
+from backend.tests.support.concurrency import run_concurrently
 from backend.tests.task_support import private_redis
 from backend.throttling import (
     AnonAndUserRateThrottle,
@@ -142,19 +142,10 @@ def test_the_throttle_counts_in_redis_itself(redis_server):
 
 def test_parallel_requests_on_redis_cannot_all_pass(redis_server):
     # 20 at once on an empty counter, each thread with its own cache object and connection.
-    barrier = threading.Barrier(20)
-    allowed = []
+    def attempt() -> bool:
+        return FiveAMinute().allow_request(meta("203.0.113.5"), None)
 
-    def attempt() -> None:
-        throttle = FiveAMinute()
-        barrier.wait()
-        allowed.append(throttle.allow_request(meta("203.0.113.5"), None))
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    allowed = run_concurrently([attempt] * 20, raise_errors=True)
     assert Counter(allowed) == {True: 5, False: 15}
     assert int(redis_server.get(COUNTER)) == 20
 

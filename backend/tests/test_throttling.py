@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.cache import cache
 
+from backend.tests.support.concurrency import run_concurrently
 from backend.throttling import CountingRateThrottle, client_ip
 from scripts.live_server import live_server
 
@@ -129,19 +130,10 @@ class FiveAMinute(CountingRateThrottle):
 def test_parallel_requests_cannot_all_pass_on_one_empty_history():
     # DRF's own throttle reads the history, checks it and writes it back: requests that read
     # it together all pass. An increment cannot be shared.
-    barrier = threading.Barrier(20)
-    allowed = []
+    def attempt() -> bool:
+        return FiveAMinute().allow_request(meta("203.0.113.5"), None)
 
-    def attempt() -> None:
-        throttle = FiveAMinute()
-        barrier.wait()
-        allowed.append(throttle.allow_request(meta("203.0.113.5"), None))
-
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    allowed = run_concurrently([attempt] * 20, raise_errors=True)
     assert Counter(allowed) == {True: 5, False: 15}
 
 
