@@ -15,6 +15,9 @@ before it reads any row: a page rendered from the snapshot before the commit was
 token the commit retires. What changes without a write (a hold running out) is bounded by the TTL,
 and a CDN or browser is told to keep a page only for what is left of it.
 
+The page total (the list's COUNT, which grows with the catalog) is kept the same way for every
+reader, signed in or not (`cached_total`): under the catalog's token, for CATALOG_CACHE_SECONDS.
+
 A cache that fails (Redis down) never fails the request: the page is rendered as without one.
 """
 
@@ -22,6 +25,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -114,6 +118,42 @@ def creators_changed() -> None:
     """What entries show of a creator (name, avatar, rating) changed in this transaction, or
     anything else that many sessions' pages show: every list and detail page is stale."""
     _retire_on_commit(creators=True)
+
+
+# --- page totals -------------------------------------------------------------------------------
+
+
+def cached_total(query: Hashable, count: Callable[[], int]) -> int:
+    """The catalog list's total for `query` (its filters and their values), from the cache
+    while the catalog's version token is the one read before counting, `count()` otherwise.
+
+    A total is the same for every reader, so it is shared by signed-in ones too, and a
+    `Cache-Control: no-cache` request (which skips the page cache) still uses it: any session
+    or seat change retires it when it commits, and what changes without a write (a session
+    starting, a hold running out) shows within CATALOG_CACHE_SECONDS. The page's rows are
+    always read fresh.
+    """
+    if not enabled():
+        return count()
+    key = "catalog:total:" + hashlib.blake2b(repr(query).encode(), digest_size=20).hexdigest()
+    try:
+        found = cache.get_many([CATALOG_VERSION, key])
+        if CATALOG_VERSION not in found:
+            cache.add(CATALOG_VERSION, _new_token(), timeout=VERSION_TIMEOUT)
+            found[CATALOG_VERSION] = cache.get(CATALOG_VERSION)
+    except Exception:
+        logger.warning("catalog cache: unavailable, counting uncached", exc_info=True)
+        return count()
+    token = str(found[CATALOG_VERSION])
+    stored = found.get(key)
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == token:
+        return stored[1]
+    total = count()
+    try:
+        cache.set(key, (token, total), timeout=settings.CATALOG_CACHE_SECONDS)
+    except Exception:
+        logger.warning("catalog cache: could not store a total", exc_info=True)
+    return total
 
 
 # --- pages -------------------------------------------------------------------------------------

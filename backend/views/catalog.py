@@ -113,7 +113,8 @@ class SessionViewSet(viewsets.ModelViewSet):
         # The hottest read: its SQL is compiled once per process and query shape, whatever the
         # filter values and page (selectors/compiled.py); rows, not model instances.
         query = SessionFilter.catalog_query(request.query_params)
-        total = selectors.catalog_count(query)
+        # The total grows with the catalog: shared by all readers until the catalog changes.
+        total = catalog_cache.cached_total(query, lambda: selectors.catalog_count(query))
         bottom, top = self.catalog_paginator.page_bounds(total, request)
         rows = selectors.catalog_page(query, viewer=request.user, bottom=bottom, top=top)
         self.catalog_paginator.set_page_rows(rows)
