@@ -2,7 +2,8 @@
 
 Against the seeded benchmark database (bench/seed_catalog.py):
 - catalog page 1 against a deep page (the last pages of the listed sessions);
-- page 1, that deep page and a search with the seeded sessions against ten times as many. The
+- page 1, that deep page and a search with the seeded sessions against ten times as many, each
+  with the page total from the shared cache (as served) and counted every time. The
   added sessions are committed and the table vacuumed before measuring, as production's rows
   would be (autovacuum): uncommitted rows measure something else (a GIN index's pending list
   of 90,000 uncompacted entries is read by every search; no page is all-visible). They are
@@ -31,16 +32,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+# Throttling out of the way (it would measure the limiter), as bench/cpu.py and run.sh do.
+os.environ.setdefault("THROTTLE_ANON_RATE", "1000000/second")
+os.environ.setdefault("THROTTLE_USER_RATE", "1000000/second")
 
 import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
+from backend import catalog_cache  # noqa: E402
 from backend.models import Booking, Session, User  # noqa: E402
 from bench.seed_catalog import PREFIX, make_sessions  # noqa: E402
 
@@ -125,8 +131,21 @@ def main() -> None:
     pages = listed.count() // 20
     first, deep = "/api/sessions/", f"/api/sessions/?page={pages}"
     search = f"/api/sessions/?search={args.search}"
-    small = {path: timed(client, path, repeat, cpu=cpu) for path in (first, deep, search)}
-    report("catalog page", ("page 1", small[first]), (f"page {pages}", small[deep]))
+
+    # Each request twice: with the page total from the shared cache (as served: it is counted
+    # once per query until the catalog changes), and counted every time (cache off).
+    def measure() -> dict[tuple[str, bool], Measured]:
+        measured = {}
+        for counted in (False, True):
+            settings.CATALOG_CACHE_SECONDS = 0 if counted else cache_seconds
+            for path in (first, deep, search):
+                measured[path, counted] = timed(client, path, repeat, cpu=cpu)
+        settings.CATALOG_CACHE_SECONDS = cache_seconds
+        return measured
+
+    cache_seconds = settings.CATALOG_CACHE_SECONDS or 5
+    small = measure()
+    report("catalog page", ("page 1", small[first, False]), (f"page {pages}", small[deep, False]))
     small_matches = search_matches(client, search)
     sessions = Session.objects.count()
     creators = list(User.objects.filter(username__startswith=f"{PREFIX}creator"))
@@ -134,15 +153,22 @@ def main() -> None:
     try:
         with transaction.atomic():  # all of them or none: the clean-up below knows them
             added = [session.pk for session in make_sessions(sessions * 9, creators, rng)]
+        catalog_cache.catalog_changed(session_id=None)  # as the API's writes do: totals retire
         vacuum()
         total = Session.objects.count()
-        large = {path: timed(client, path, repeat, cpu=cpu) for path in (first, deep, search)}
+        large = measure()
         for label, path in (("page 1", first), (f"page {pages}", deep), ("search", search)):
-            report(label, (f"{sessions} sessions", small[path]), (f"{total} sessions", large[path]))
+            for counted in (False, True):
+                report(
+                    label + (", counted" if counted else ""),
+                    (f"{sessions} sessions", small[path, counted]),
+                    (f"{total} sessions", large[path, counted]),
+                )
         print(f"{'  matches':<18} {small_matches:>22}{'':14}{search_matches(client, search):>22}")
     finally:
         for start in range(0, len(added), 5000):
             Session.objects.filter(pk__in=added[start : start + 5000]).delete()
+        catalog_cache.catalog_changed(session_id=None)
         vacuum()
 
     try:
