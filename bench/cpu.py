@@ -79,14 +79,14 @@ class Caller:
         self.pages = pages
 
     def path(self, template: str) -> str:
-        return (
+        path = (
             template.replace("{id}", str(random.choice(self.ids)))
             .replace("{hot}", str(self.ids[0]))
             .replace("{page}", str(random.randint(2, self.pages)))
-            .replace("{category}", random.choice(PLACEHOLDERS["category"]))
-            .replace("{max_price}", random.choice(PLACEHOLDERS["max_price"]))
-            .replace("{word}", random.choice(PLACEHOLDERS["word"]))
         )
+        for name, values in PLACEHOLDERS.items():
+            path = path.replace(f"{{{name}}}", random.choice(values))
+        return path
 
     def get(self, template: str, headers: dict[str, str] | None = None, expect: str = "200"):
         status_line: list[str] = []

@@ -102,7 +102,7 @@ run() {
   [ -n "$cached" ] && no_cache=0
   out=$(BENCH_METHOD=$method BENCH_PATH=$path BENCH_IDS="$state/ids.txt" BENCH_NO_CACHE=$no_cache \
     BENCH_TOKENS=${tokens:+$state/$tokens.txt} BENCH_BODY=$body BENCH_ETAG=$etag \
-    BENCH_PAGES=$pages wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk.lua "$base")
+    BENCH_PAGES=$pages BENCH_PLACEHOLDERS=$placeholders wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk.lua "$base")
   local rps p50 p99 statuses queries
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -119,6 +119,7 @@ mean() { awk -v l="$1" 'BEGIN { n = split(l, xs, " "); for (i = 1; i <= n; i++) 
 etag_of() { curl -fsS -D - -o /dev/null -H 'Accept: application/json' "$base$1" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r'; }
 # Pages "{page}" is drawn from (from 2): half the listed ones, as bench/cpu.py draws them.
 pages=$(( $(wc -l <"$state/ids.txt") / 40 ))
+placeholders=$("$PY" bench/scenarios.py --placeholders)
 
 echo
 echo "benchmark: $SESSIONS sessions, $BOOKINGS bookings, gunicorn $WORKERS workers x $GTHREADS threads, wrk $THREADS threads x $CONNECTIONS connections, $DURATION each"

@@ -75,7 +75,9 @@ CATALOG = [name for name, spec in SCENARIOS.items() if "plain" in spec]
 if __name__ == "__main__":
     # bench/run.sh reads the scenarios as lines "name|method|path|body|tokens|cached|plain|etag"
     # (not tabs: `read` would merge empty tab-separated fields).
-    if len(sys.argv) > 1:
+    if sys.argv[1:] == ["--placeholders"]:  # for bench/wrk.lua (BENCH_PLACEHOLDERS)
+        print(";".join(f"{name}={','.join(values)}" for name, values in PLACEHOLDERS.items()))
+    elif len(sys.argv) > 1:
         print(json.dumps(SCENARIOS[sys.argv[1]]))
     else:
         for name, spec in SCENARIOS.items():

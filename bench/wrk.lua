@@ -7,8 +7,8 @@
 --   BENCH_NO_CACHE  "1": send Cache-Control: no-cache (the catalog then skips its page cache)
 --   BENCH_ETAG    sent as If-None-Match (a 304 counts as a success)
 --   BENCH_PAGES   the last page "{page}" may be (from 2)
---   "{hot}" is the first id; "{category}", "{max_price}", "{word}" random values of the lists
---   of bench/scenarios.py's PLACEHOLDERS (kept the same here).
+--   "{hot}" is the first id; "{category}", "{max_price}", "{word}": random values of the lists
+--   in BENCH_PLACEHOLDERS (below).
 -- At the end it prints one line "STATUS 2xx=.. 201=.. 304=.. 409=.. 4xx=.. 5xx=.." summed over threads
 
 local function read_lines(name)
@@ -31,16 +31,19 @@ local no_cache = os.getenv("BENCH_NO_CACHE") == "1"
 local etag = os.getenv("BENCH_ETAG")
 if etag == "" then etag = nil end
 local pages = tonumber(os.getenv("BENCH_PAGES") or "2") or 2
-local choices = {
-  category = { "coding", "yoga", "fitness", "career", "art", "music", "language", "wellness" },
-  word = { "python", "yoga", "watercolor", "guitar", "spanish", "meditation", "interview", "sql" },
-}
+-- BENCH_PLACEHOLDERS: "name=v1,v2,...;name=..." (bench/run.sh passes bench/scenarios.py's
+-- PLACEHOLDERS, so the lists live in one place).
+local choices = {}
+for name, values in (os.getenv("BENCH_PLACEHOLDERS") or ""):gmatch("([%w_]+)=([^;]*)") do
+  local list = {}
+  for value in values:gmatch("[^,]+") do list[#list + 1] = value end
+  choices[name] = list
+end
 
 local function fill(template, id)
   local filled = template:gsub("{id}", id):gsub("{hot}", ids[1] or "")
   filled = filled:gsub("{page}", function() return tostring(math.random(2, math.max(2, pages))) end)
-  filled = filled:gsub("{max_price}", function() return tostring(math.random(40, 120)) end)
-  filled = filled:gsub("{(%a+)}", function(name)
+  filled = filled:gsub("{([%w_]+)}", function(name)
     local list = choices[name]
     if list then return list[math.random(#list)] end
   end)

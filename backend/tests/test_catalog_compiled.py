@@ -236,7 +236,7 @@ def test_one_shape_serves_every_value_and_page(catalog, api_client):
     for category in ("coding", "yoga", "art", "Coding"):
         for page in (1, 2):
             api_client.get(f"/api/sessions/?category={category}&page_size=1&page={page}")
-    # The count and one page shape per page kind (first, early): four, not sixteen.
+    # One count shape and one page shape per page kind (first, early): three, not sixteen.
     assert len(compiled._shapes) == 3
     assert None not in compiled._shapes.values()
 
